@@ -1,0 +1,48 @@
+# The two commands a newcomer types: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE ?= coliseum.settings.local
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest install migrate seed bench clean-venv
+
+# (Re)install when pyproject.toml changes. Playwright drives Debian's chromium: no browser download.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py ensure_database
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py demo_banner --port $(PORT)
+	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy .
+
+pytest: install
+	DJANGO_SETTINGS_MODULE=coliseum.settings.test $(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+bench: migrate
+	$(PY) -m benchmarks.run
+
+clean-venv:
+	rm -rf $(VENV)

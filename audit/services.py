@@ -1,0 +1,69 @@
+"""audit_record: called by services inside the same transaction as the change they record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+from django.http import HttpRequest
+
+from coliseum.middleware import request_id_var
+from coliseum.models import ApiKey, Tenant
+
+from .models import ActorType, AuditEntry
+
+Actor = AbstractBaseUser | AnonymousUser | ApiKey | str | None
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites REMOTE_ADDR.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Actor = None,
+    tenant: Tenant | None = None,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: str | int = "",
+    request: HttpRequest | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Write one audit row. `actor` is a user, an ApiKey, or the strings "system" / "stripe".
+
+    `details` must not carry secrets or personal data (no emails, no raw user ids of data subjects)."""
+    if actor is None and request is not None:
+        actor = getattr(request, "user", None)
+    entry = AuditEntry(action=action, tenant=tenant, details=details or {})
+    if isinstance(actor, ApiKey):
+        entry.actor_type = ActorType.API_KEY
+        entry.actor_api_key = actor
+        entry.actor_label = actor.key_id
+        entry.tenant = entry.tenant or actor.tenant
+    elif isinstance(actor, str):
+        entry.actor_type = actor if actor in ActorType.values else ActorType.SYSTEM
+        entry.actor_label = actor
+    elif actor is not None and getattr(actor, "is_authenticated", False):
+        entry.actor_type = ActorType.USER
+        entry.actor_user = actor  # type: ignore[assignment]
+        entry.actor_label = actor.get_username()
+    else:
+        entry.actor_type = ActorType.ANONYMOUS if request is not None else ActorType.SYSTEM
+    if target is not None:
+        entry.target_type = target._meta.label_lower
+        entry.target_id = str(target.pk)
+    else:
+        entry.target_type = target_type
+        entry.target_id = str(target_id)
+    if request is not None:
+        entry.ip = _client_ip(request)
+        entry.user_agent = request.headers.get("User-Agent", "")[:300]
+        entry.request_id = getattr(request, "request_id", "") or request_id_var.get()
+    else:
+        rid = request_id_var.get()
+        entry.request_id = "" if rid == "-" else rid
+    entry.save()
+    return entry
