@@ -1,8 +1,8 @@
 """What ingestion hands to its readers after each committed processing batch.
 
 Processing calls `leaderboards.services.board_contributions_apply(tenant_id=..., contributions=[...])` right
-after a batch's rollup transaction commits. Redis boards are a cache: a failure there is logged and repaired by
-the leaderboards reconcile job, never re-applied from here (that would double count)."""
+after a batch's rollup transaction commits. Redis boards are a cache: a failure there is logged and
+repaired by the leaderboards reconcile job, never re-applied from here (that would double count)."""
 
 from __future__ import annotations
 
