@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 
 from coliseum.models import Artist, Membership, Role, Show, Tenant
 
 
-class TenantFactory(factory.django.DjangoModelFactory):
+class TenantFactory(factory.django.DjangoModelFactory[Tenant]):
     class Meta:
         model = Tenant
 
@@ -16,7 +17,7 @@ class TenantFactory(factory.django.DjangoModelFactory):
     name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
 
@@ -25,7 +26,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct-horse-battery")
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -34,7 +35,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.OWNER
 
 
-class ArtistFactory(factory.django.DjangoModelFactory):
+class ArtistFactory(factory.django.DjangoModelFactory[Artist]):
     class Meta:
         model = Artist
 
@@ -45,7 +46,7 @@ class ArtistFactory(factory.django.DjangoModelFactory):
     home_city = "Lisbon"
 
 
-class ShowFactory(factory.django.DjangoModelFactory):
+class ShowFactory(factory.django.DjangoModelFactory[Show]):
     class Meta:
         model = Show
 

@@ -7,8 +7,8 @@ from tests.factories import ArtistFactory, TenantFactory
 
 @pytest.mark.django_db
 def test_unknown_artists_are_created_once_and_known_ones_reused():
-    tenant = TenantFactory()
-    known = ArtistFactory(tenant=tenant, external_id="a-1", name="Known")
+    tenant = TenantFactory.create()
+    known = ArtistFactory.create(tenant=tenant, external_id="a-1", name="Known")
 
     first = artists_resolve(tenant_id=tenant.pk, external_ids=["a-1", "a-2", "a-2", ""])
     second = artists_resolve(tenant_id=tenant.pk, external_ids=["a-2"])
@@ -21,7 +21,7 @@ def test_unknown_artists_are_created_once_and_known_ones_reused():
 
 @pytest.mark.django_db
 def test_resolution_is_per_tenant():
-    one, two = TenantFactory(), TenantFactory()
+    one, two = TenantFactory.create(), TenantFactory.create()
 
     a = shows_resolve(tenant_id=one.pk, external_ids=["s-1"])
     b = shows_resolve(tenant_id=two.pk, external_ids=["s-1"])
