@@ -263,3 +263,20 @@ if SENTRY_DSN:
 API_MAX_PAGE_SIZE = 100
 # Key for encrypting secrets stored in the database (webhook signing secrets). Defaults to SECRET_KEY.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+
+# --- ingestion ---
+# Dedupe window: an event_id / messageId is counted once per tenant within this many days (>= 7).
+INGEST_DEDUPE_WINDOW_DAYS = max(7, env.int("INGEST_DEDUPE_WINDOW_DAYS", default=30))
+# Events older than this (by occurred_at, at processing time) are also queued for a bucket recompute.
+INGEST_LATE_HORIZON_DAYS = env.int("INGEST_LATE_HORIZON_DAYS", default=7)
+INGEST_MAX_CLOCK_SKEW_SECONDS = env.int("INGEST_MAX_CLOCK_SKEW_SECONDS", default=300)  # webhook signatures
+INGEST_WEBHOOK_MAX_BYTES = env.int("INGEST_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+INGEST_WEBHOOK_MAX_EVENTS = env.int("INGEST_WEBHOOK_MAX_EVENTS", default=1000)
+INGEST_EVENT_MAX_BYTES = env.int("INGEST_EVENT_MAX_BYTES", default=32 * 1024)
+INGEST_SEGMENT_CALL_MAX_BYTES = env.int("INGEST_SEGMENT_CALL_MAX_BYTES", default=32 * 1024)
+INGEST_SEGMENT_BATCH_MAX_BYTES = env.int("INGEST_SEGMENT_BATCH_MAX_BYTES", default=500 * 1024)
+INGEST_SEGMENT_BATCH_MAX_EVENTS = env.int("INGEST_SEGMENT_BATCH_MAX_EVENTS", default=2500)
+# Token bucket burst, in seconds' worth of the plan's ingest_events_per_second.
+INGEST_RATE_BURST_SECONDS = env.int("INGEST_RATE_BURST_SECONDS", default=5)
+INGEST_PROCESS_BATCH_SIZE = env.int("INGEST_PROCESS_BATCH_SIZE", default=2000)
+INGEST_SWEEP_SECONDS = env.float("INGEST_SWEEP_SECONDS", default=5.0)  # beat sweep period (<= 10 s)

@@ -1,0 +1,376 @@
+"""The processor: turns queued log rows into hourly rollups, unique-listener rows and counted votes.
+
+Exactly-once, with any number of worker processes:
+- A batch is claimed by DELETE ... FROM ingestion_pending ... FOR UPDATE SKIP LOCKED (workers never see each
+  other's rows). The claim, the rollup upserts, the listener and vote rows all commit in ONE transaction: a
+  worker killed at any point rolls back and its rows are pending again; nothing is half-applied.
+- Writes go to each table in sorted key order, so concurrent batches lock rows in the same order (no
+  deadlock cycles); a deadlock that slips through anyway is retried (the transaction rolled back whole).
+- Votes: a fan's vote counts once per (show, round). "First" means the EARLIEST occurred_at (ties: smallest
+  event id), whatever order events arrive in. A late-arriving earlier vote displaces the counted one: a
+  negative correction for the old artist and a positive one for the new, in one transaction.
+- Late events inside the horizon (INGEST_LATE_HORIZON_DAYS) are applied incrementally to their own buckets.
+  Older ones take the backfill path: the hour bucket is queued in ingestion_backfill and recomputed from the
+  raw log (see rollup.py); processing and backfill for one tenant are serialised by a shared/exclusive
+  advisory lock so a recompute never races an increment.
+- After the transaction commits, leaderboards.services.board_contributions_apply gets one Contribution per
+  counted (event, artist, metric); failures there are logged, never re-raised (boards are a cache)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+
+from ingestion.catalog import CATALOG
+from ingestion.contracts import Contribution
+from ingestion.services.stats import lag_samples_record
+
+logger = logging.getLogger(__name__)
+
+# Advisory lock namespace (first int4 key) for "processing vs backfill of one tenant".
+TENANT_LOCK_NAMESPACE = 730_301
+NO_ARTIST = 0  # rollup rows for money / attendance not tied to an artist (tenant totals only)
+NO_SHOW = 0
+
+RollupKey = tuple[int, str, datetime, int, str, int, str]  # tenant, metric, bucket, artist, city, show, cur
+
+
+@dataclass(slots=True)
+class LoggedEvent:
+    pk: int
+    tenant_id: int
+    event_id: str
+    type: str
+    occurred_at: datetime
+    user_id: str
+    artist_id: int | None
+    show_id: int | None
+    city: str
+    amount_minor: int | None
+    currency: str
+    duration_seconds: int | None
+    weight: int | None
+    round: int | None
+    received_at: datetime | None
+
+
+_SELECT_COLUMNS = """e.id, e.tenant_id, e.event_id, e.type, e.occurred_at, e.user_id, e.artist_id, e.show_id,
+    e.city, e.amount_minor, e.currency, (e.properties->>'duration_seconds')::bigint,
+    (e.properties->>'weight')::int, (e.properties->>'round')::int"""
+
+_CLAIM_SQL = f"""
+WITH claimed AS (
+    DELETE FROM ingestion_pending WHERE id IN (
+        SELECT id FROM ingestion_pending ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+    )
+    RETURNING event_pk, occurred_at, received_at
+)
+SELECT {_SELECT_COLUMNS}, c.received_at
+FROM claimed c JOIN ingestion_event e ON e.id = c.event_pk AND e.occurred_at = c.occurred_at
+"""  # noqa: S608 - constant column list
+
+
+def hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _cursor() -> psycopg.Cursor[Any]:
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def lineups_load(show_ids: Iterable[int]) -> dict[int, list[int]]:
+    ids = sorted(set(show_ids))
+    if not ids:
+        return {}
+    with _cursor() as cursor:
+        cursor.execute(
+            "SELECT show_id, artist_id FROM coliseum_show_lineup WHERE show_id = ANY(%s) ORDER BY artist_id",
+            [ids],
+        )
+        out: dict[int, list[int]] = defaultdict(list)
+        for show_id, artist_id in cursor.fetchall():
+            out[show_id].append(artist_id)
+    return out
+
+
+def event_metric_values(event: LoggedEvent, lineups: dict[int, list[int]]) -> list[tuple[str, int, int, str]]:
+    """(metric, artist, value, currency) for every non-vote, non-listener metric an event feeds."""
+    spec = CATALOG.get(event.type)
+    if spec is None:
+        return []
+    out: list[tuple[str, int, int, str]] = []
+    artist = event.artist_id or NO_ARTIST
+    for metric in spec.metrics:
+        if metric == "plays":
+            out.append(("plays", artist, 1, ""))
+        elif metric == "listen_seconds":
+            out.append(("listen_seconds", artist, int(event.duration_seconds or 0), ""))
+        elif metric == "attendance":
+            if event.artist_id:
+                out.append(("attendance", event.artist_id, 1, ""))
+            else:
+                credited = lineups.get(event.show_id or 0) or [NO_ARTIST]
+                out.extend(("attendance", a, 1, "") for a in credited)
+        elif metric in ("money_spent", "money_earned"):
+            out.append((metric, artist, int(event.amount_minor or 0), event.currency))
+        elif metric in ("follows", "shares"):
+            out.append((metric, artist, 1, ""))
+    return out
+
+
+def _rollups_upsert(cursor: psycopg.Cursor[Any], deltas: dict[RollupKey, int]) -> None:
+    items = sorted((k, v) for k, v in deltas.items() if v != 0)
+    if not items:
+        return
+    cols: list[list[Any]] = [[] for _ in range(8)]
+    for key, value in items:
+        for i, part in enumerate(key):
+            cols[i].append(part)
+        cols[7].append(value)
+    cursor.execute(
+        """
+        INSERT INTO ingestion_rollup_hourly AS r
+            (tenant_id, metric, bucket, artist_id, city, show_id, currency, value)
+        SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[],
+                             %s::bigint[], %s::text[], %s::bigint[])
+        ON CONFLICT (tenant_id, metric, bucket, artist_id, city, show_id, currency)
+        DO UPDATE SET value = r.value + EXCLUDED.value
+        """,
+        cols,
+    )
+
+
+def listeners_insert(
+    cursor: psycopg.Cursor[Any], keys: set[tuple[int, datetime, int, str, int, str]]
+) -> None:
+    items = sorted(keys)
+    if not items:
+        return
+    cols: list[list[Any]] = [[k[i] for k in items] for i in range(6)]
+    cursor.execute(
+        """
+        INSERT INTO ingestion_listener_hourly (tenant_id, bucket, artist_id, city, show_id, user_id)
+        SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[], %s::bigint[],
+                             %s::text[])
+        ON CONFLICT DO NOTHING
+        """,
+        cols,
+    )
+
+
+VoteKey = tuple[int, int, int, str]  # tenant, show, round, user
+
+
+def _votes_apply(
+    cursor: psycopg.Cursor[Any], candidates: dict[VoteKey, LoggedEvent]
+) -> list[tuple[LoggedEvent | tuple[Any, ...], int]]:
+    """Apply the first-vote rule. Returns (vote, sign) pairs to add to rollups: +1 for a vote that now
+    counts, -1 for a previously counted vote it displaced (as a row tuple from ingestion_vote_counted)."""
+    keys = sorted(candidates)
+    if not keys:
+        return []
+    changes: list[tuple[LoggedEvent | tuple[Any, ...], int]] = []
+    cols: list[list[Any]] = [[] for _ in range(9)]
+    for key in keys:
+        v = candidates[key]
+        for i, part in enumerate(
+            (*key, v.event_id, v.occurred_at, v.artist_id or NO_ARTIST, int(v.weight or 1), v.city)
+        ):
+            cols[i].append(part)
+    cursor.execute(
+        """
+        INSERT INTO ingestion_vote_counted
+            (tenant_id, show_id, round, user_id, event_id, occurred_at, artist_id, weight, city)
+        SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[], %s::text[],
+                             %s::timestamptz[], %s::bigint[], %s::int[], %s::text[])
+        ON CONFLICT DO NOTHING
+        RETURNING tenant_id, show_id, round, user_id
+        """,
+        cols,
+    )
+    inserted = {(t, s, r, u) for t, s, r, u in cursor.fetchall()}
+    changes.extend((candidates[k], 1) for k in keys if k in inserted)
+    contested = [k for k in keys if k not in inserted]
+    if not contested:
+        return changes
+    cursor.execute(
+        """
+        SELECT v.tenant_id, v.show_id, v.round, v.user_id, v.event_id, v.occurred_at, v.artist_id, v.weight,
+               v.city
+        FROM ingestion_vote_counted v
+        JOIN unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[])
+            AS k(tenant_id, show_id, round, user_id) USING (tenant_id, show_id, round, user_id)
+        ORDER BY v.tenant_id, v.show_id, v.round, v.user_id
+        FOR UPDATE OF v
+        """,
+        [[k[i] for k in contested] for i in range(4)],
+    )
+    for existing in cursor.fetchall():
+        key = (existing[0], existing[1], existing[2], existing[3])
+        challenger = candidates[key]
+        if (challenger.occurred_at, challenger.event_id) < (existing[5], existing[4]):
+            cursor.execute(
+                """
+                UPDATE ingestion_vote_counted
+                SET event_id = %s, occurred_at = %s, artist_id = %s, weight = %s, city = %s
+                WHERE tenant_id = %s AND show_id = %s AND round = %s AND user_id = %s
+                """,
+                [
+                    challenger.event_id,
+                    challenger.occurred_at,
+                    challenger.artist_id or NO_ARTIST,
+                    int(challenger.weight or 1),
+                    challenger.city,
+                    *key,
+                ],
+            )
+            changes.append((existing, -1))
+            changes.append((challenger, 1))
+    return changes
+
+
+def _row_to_event(row: tuple[Any, ...]) -> LoggedEvent:
+    padded: tuple[Any, ...] = tuple(row) + (None,) * (15 - len(row))
+    return LoggedEvent(*padded)
+
+
+def _batch_process(limit: int) -> tuple[int, dict[int, list[Contribution]], list[int]]:
+    contributions: dict[int, list[Contribution]] = defaultdict(list)
+    lag_ms: list[int] = []
+    with transaction.atomic(), _cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [limit])
+        events = [_row_to_event(r) for r in cursor.fetchall()]
+        if not events:
+            return 0, {}, []
+        for tenant_id in sorted({e.tenant_id for e in events}):
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [TENANT_LOCK_NAMESPACE, tenant_id])
+        cutoff = datetime.now(UTC) - timedelta(days=settings.INGEST_LATE_HORIZON_DAYS)
+        lineups = lineups_load(
+            e.show_id
+            for e in events
+            if e.type == "concierto.event_attended" and not e.artist_id and e.show_id
+        )
+        deltas: dict[RollupKey, int] = defaultdict(int)
+        listeners: set[tuple[int, datetime, int, str, int, str]] = set()
+        votes: dict[VoteKey, LoggedEvent] = {}
+        backfill: set[tuple[int, datetime]] = set()
+        for e in events:
+            if e.type == "coliseum.vote_cast":
+                if e.show_id and e.round:
+                    key = (e.tenant_id, e.show_id, e.round, e.user_id)
+                    best = votes.get(key)
+                    if best is None or (e.occurred_at, e.event_id) < (best.occurred_at, best.event_id):
+                        votes[key] = e
+                continue
+            bucket = hour_floor(e.occurred_at)
+            if e.occurred_at < cutoff:
+                backfill.add((e.tenant_id, bucket))
+                continue
+            show = e.show_id or NO_SHOW
+            for metric, artist, value, currency in event_metric_values(e, lineups):
+                deltas[(e.tenant_id, metric, bucket, artist, e.city, show, currency)] += value
+                if artist != NO_ARTIST:
+                    contributions[e.tenant_id].append(
+                        Contribution(
+                            metric, e.occurred_at, artist, e.city, e.show_id, currency, value, e.user_id
+                        )
+                    )
+            if e.type == "player.track_played" and e.artist_id:
+                listeners.add((e.tenant_id, bucket, e.artist_id, e.city, show, e.user_id))
+        listeners_insert(cursor, listeners)
+        for vote, sign in _votes_apply(cursor, votes):
+            if isinstance(vote, LoggedEvent):
+                tenant_id, show_id, occurred, artist, weight, city, user = (
+                    vote.tenant_id,
+                    vote.show_id or NO_SHOW,
+                    vote.occurred_at,
+                    vote.artist_id or NO_ARTIST,
+                    int(vote.weight or 1),
+                    vote.city,
+                    vote.user_id,
+                )
+            else:
+                tenant_id, show_id, _r, user, _eid, occurred, artist, weight, city = vote
+            value = sign * weight
+            deltas[(tenant_id, "votes", hour_floor(occurred), artist, city, show_id, "")] += value
+            if artist != NO_ARTIST:
+                contributions[tenant_id].append(
+                    Contribution("votes", occurred, artist, city, show_id or None, "", value, user)
+                )
+        _rollups_upsert(cursor, deltas)
+        if backfill:
+            items = sorted(backfill)
+            cursor.execute(
+                "INSERT INTO ingestion_backfill (tenant_id, bucket) SELECT * FROM unnest(%s::bigint[], "
+                "%s::timestamptz[]) ON CONFLICT DO NOTHING",
+                [[t for t, _ in items], [b for _, b in items]],
+            )
+        now = datetime.now(UTC)
+        step = max(1, len(events) // 50)
+        lag_ms = [
+            int((now - e.received_at).total_seconds() * 1000)
+            for e in events[::step]
+            if e.received_at is not None
+        ]
+    return len(events), contributions, lag_ms
+
+
+def contributions_publish(contributions: dict[int, list[Contribution]]) -> None:
+    if not contributions:
+        return
+    from leaderboards.services import board_contributions_apply
+
+    for tenant_id, items in contributions.items():
+        try:
+            board_contributions_apply(tenant_id=tenant_id, contributions=items)
+        except Exception:
+            logger.exception("board contributions not applied; the reconcile job repairs boards")
+
+
+def processing_batch_run(*, limit: int | None = None) -> int:
+    """Claim and process one batch; returns how many log rows it consumed. Deadlocks/serialisation failures
+    roll the batch back whole and are retried a few times."""
+    size = limit or settings.INGEST_PROCESS_BATCH_SIZE
+    for attempt in range(5):
+        try:
+            count, contributions, lag_ms = _batch_process(size)
+        except (OperationalError, psycopg.errors.DeadlockDetected) as exc:
+            if "deadlock" not in str(exc).lower() or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        contributions_publish(contributions)
+        lag_samples_record(lag_ms)
+        return count
+    return 0
+
+
+def processing_run_pending(*, limit: int | None = None, max_seconds: float | None = None) -> int:
+    """Process everything pending (or up to `limit` events), synchronously, then any queued backfill
+    buckets. Returns the number of events processed."""
+    from ingestion.services.rollup import backfill_run_pending
+
+    total = 0
+    started = time.monotonic()
+    while limit is None or total < limit:
+        size = (
+            settings.INGEST_PROCESS_BATCH_SIZE
+            if limit is None
+            else min(settings.INGEST_PROCESS_BATCH_SIZE, limit - total)
+        )
+        n = processing_batch_run(limit=size)
+        total += n
+        if n == 0 or (max_seconds is not None and time.monotonic() - started > max_seconds):
+            break
+    backfill_run_pending()
+    return total

@@ -1,0 +1,60 @@
+"""Fixtures for ingestion tests: a tenant with keys, and helpers to build events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from coliseum.crypto import digest_secret, encrypt_secret
+from coliseum.models import ApiKey, Tenant
+from tests.factories import TenantFactory
+
+WEBHOOK_SECRET = "whsec-test-secret-0123456789"
+WRITE_KEY = "wk_live_test_0123456789abcdef"
+
+
+@pytest.fixture
+def tenant(db: Any) -> Tenant:
+    return TenantFactory.create(plan="enterprise")
+
+
+@pytest.fixture
+def webhook_key(tenant: Tenant) -> ApiKey:
+    return ApiKey.objects.create(
+        tenant=tenant,
+        kind="webhook",
+        key_id=f"pk_{tenant.slug}",
+        secret_encrypted=encrypt_secret(WEBHOOK_SECRET),
+    )
+
+
+@pytest.fixture
+def write_key(tenant: Tenant) -> ApiKey:
+    return ApiKey.objects.create(
+        tenant=tenant, kind="write", key_id=f"wk_{tenant.slug}", secret_digest=digest_secret(WRITE_KEY)
+    )
+
+
+HOUR0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def make_event(
+    type_: str = "player.track_played",
+    *,
+    user: str = "fan-1",
+    at: datetime | None = None,
+    event_id: str | None = None,
+    **properties: Any,
+) -> dict[str, Any]:
+    if not properties and type_ == "player.track_played":
+        properties = {"track_id": "t1", "artist_id": "a1", "duration_seconds": 100}
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "type": type_,
+        "occurred_at": (at or HOUR0 + timedelta(minutes=5)).isoformat(),
+        "user_id": user,
+        "properties": properties,
+    }
