@@ -6,7 +6,12 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= coliseum.settings.local
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install migrate seed bench clean-venv
+.PHONY: run test lint typecheck pytest install migrate seed bench clean-venv _run _migrate
+
+# COLISEUM_SERVICES=auto|external|embedded (default auto): `bin/services exec` starts our own PostgreSQL
+# and Redis under .data/ when the machine has none, runs the command, and stops them when it ends (Ctrl-C
+# too). Nested uses (run -> seed -> migrate) share the servers the outer one started. See docs/readme/embedded.md.
+SERVICES = $(PY) bin/services exec --
 
 # (Re)install when pyproject.toml changes. Playwright drives Debian's chromium: no browser download.
 $(STAMP): pyproject.toml
@@ -18,13 +23,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 migrate: install
+	@$(SERVICES) $(MAKE) --no-print-directory _migrate
+
+_migrate:
 	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
+run: install
+	@$(SERVICES) $(MAKE) --no-print-directory _run
+
+_run: seed
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py demo_banner --port $(PORT)
 	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho start -f Procfile -p $(PORT)
@@ -37,7 +48,7 @@ typecheck: install
 	$(VENV)/bin/mypy .
 
 pytest: install
-	DJANGO_SETTINGS_MODULE=coliseum.settings.test $(VENV)/bin/pytest
+	@DJANGO_SETTINGS_MODULE=coliseum.settings.test $(SERVICES) $(VENV)/bin/pytest
 
 test: lint typecheck pytest
 

@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 import environ
 
+from coliseum.embedded import settings_database_url, settings_redis_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -18,7 +20,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # optional; absent in 
 
 
 def _database_url() -> str:
-    """DATABASE_URL wins; else POSTGRES_* when any is set; else the local socket, database `coliseum`."""
+    """DATABASE_URL wins; else POSTGRES_* when any is set; else (COLISEUM_SERVICES auto/embedded) the embedded
+    server recorded in .data/services.env when it answers; else the local socket, database `coliseum`."""
     if env.str("DATABASE_URL", default=""):
         return env.str("DATABASE_URL")
     if any(
@@ -31,13 +34,19 @@ def _database_url() -> str:
         port = env.int("POSTGRES_PORT", default=5432)
         name = env.str("POSTGRES_DB", default="coliseum")
         return f"postgres://{auth}{host}:{port}/{name}"
-    return "postgres:///coliseum"
+    # COLISEUM_SERVICES (issue 10): the embedded server the supervisor started, when there is one.
+    return settings_database_url() or "postgres:///coliseum"
 
 
 def _redis_url() -> str:
-    """REDIS_URL wins; else REDIS_HOST/PORT/PASSWORD; else redis://127.0.0.1:6379/0."""
+    """REDIS_URL wins; else REDIS_HOST/PORT/PASSWORD; else (COLISEUM_SERVICES auto/embedded) the embedded
+    server recorded in .data/services.env when it answers; else redis://127.0.0.1:6379/0."""
     if env.str("REDIS_URL", default=""):
         return env.str("REDIS_URL")
+    if not any(env.str(k, default="") for k in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")):
+        embedded = settings_redis_url()
+        if embedded:
+            return embedded
     host = env.str("REDIS_HOST", default="127.0.0.1")
     port = env.int("REDIS_PORT", default=6379)
     password = env.str("REDIS_PASSWORD", default="")
