@@ -1,4 +1,4 @@
-"""The append-only audit log. A database trigger (migration 0002) refuses UPDATE and DELETE unless the
+"""The append-only audit log. A database trigger (migration 0003) refuses UPDATE and DELETE unless the
 retention purge sets the documented switch `SET LOCAL coliseum.audit_purge = 'on'`."""
 
 from __future__ import annotations
@@ -18,16 +18,33 @@ class ActorType(models.TextChoices):
 class AuditEntry(models.Model):
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    # The log is never rewritten, not even to detach a deleted referent: no database FK constraint and
+    # DO_NOTHING, so deleting a user, key or tenant leaves their ids (and actor_label) in place.
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_api_key = models.ForeignKey(
-        "coliseum.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "coliseum.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     # Kept even if the user row goes: who did it must survive the actor.
     actor_label = models.CharField(max_length=150, blank=True)
     tenant = models.ForeignKey(
-        "coliseum.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "coliseum.Tenant",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     action = models.CharField(max_length=100, db_index=True)
     target_type = models.CharField(max_length=100, blank=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import models
+from django.db import connection, models, transaction
 from django.http import HttpRequest
+from tqdm import tqdm
 
 from coliseum.middleware import request_id_var
 from coliseum.models import ApiKey, Tenant
@@ -67,3 +69,38 @@ def audit_record(
         entry.request_id = "" if rid == "-" else rid
     entry.save()
     return entry
+
+
+def audit_purge_older_than(*, cutoff: datetime, batch_size: int = 10_000, progress: bool = False) -> int:
+    """The retention purge: delete entries older than `cutoff`, in batches so locks stay short.
+
+    The only code allowed to delete audit rows. Each batch runs in its own transaction that first turns on
+    the documented switch `SET LOCAL coliseum.audit_purge = 'on'` (migration 0003's trigger refuses any
+    DELETE without it, and every UPDATE always). The run itself is audited ("audit.purged")."""
+    total = 0
+    with tqdm(desc="audit purge", unit="rows", disable=not progress) as bar:
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL coliseum.audit_purge = 'on'")
+                cursor.execute(
+                    """
+                    DELETE FROM audit_auditentry
+                    WHERE id IN (
+                        SELECT id FROM audit_auditentry WHERE at < %s ORDER BY id LIMIT %s
+                    )
+                    """,
+                    [cutoff, batch_size],
+                )
+                deleted = cursor.rowcount
+            total += deleted
+            bar.update(deleted)
+            if deleted < batch_size:
+                break
+    with transaction.atomic():
+        audit_record(
+            action="audit.purged",
+            actor="system",
+            target_type="audit.auditentry",
+            details={"cutoff": cutoff.isoformat(), "deleted": total},
+        )
+    return total

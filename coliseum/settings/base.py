@@ -289,3 +289,19 @@ INGEST_SEGMENT_BATCH_MAX_EVENTS = env.int("INGEST_SEGMENT_BATCH_MAX_EVENTS", def
 INGEST_RATE_BURST_SECONDS = env.int("INGEST_RATE_BURST_SECONDS", default=5)
 INGEST_PROCESS_BATCH_SIZE = env.int("INGEST_PROCESS_BATCH_SIZE", default=2000)
 INGEST_SWEEP_SECONDS = env.float("INGEST_SWEEP_SECONDS", default=5.0)  # beat sweep period (<= 10 s)
+
+# --- ops ---
+# Per-request duration/status per endpoint group into Redis (health, alerts, /metrics); right after request id.
+MIDDLEWARE.insert(1, "coliseum.ops.middleware.RequestMetricsMiddleware")
+OPS_ALERT_ERROR_RATE = env.float("OPS_ALERT_ERROR_RATE", default=0.02)
+OPS_ALERT_QUEUE_DEPTH = env.int("OPS_ALERT_QUEUE_DEPTH", default=1000)
+OPS_ALERT_P95_SECONDS = env.float("OPS_ALERT_P95_SECONDS", default=30.0)
+OPS_ALERT_INGEST_LAG_SECONDS = env.float("OPS_ALERT_INGEST_LAG_SECONDS", default=60.0)
+OPS_ALERT_MIN_REQUESTS = env.int("OPS_ALERT_MIN_REQUESTS", default=20)
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+OPS_CELERY_QUEUES = env.list("OPS_CELERY_QUEUES", default=["celery", "ingest", "reports"])
+OPS_WORKER_PING_TIMEOUT = env.float("OPS_WORKER_PING_TIMEOUT", default=0.5)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=0)  # 0: keep the audit log forever
+AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)

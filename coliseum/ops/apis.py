@@ -1,0 +1,61 @@
+"""Staff endpoints: health, the console's data, and the Prometheus scrape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from prometheus_client import CONTENT_TYPE_LATEST
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from coliseum.errors import ForbiddenError
+
+from .health import health_snapshot
+from .history import history_read
+from .prometheus import metrics_allowed, metrics_text
+
+
+class HealthGetApi(APIView):
+    """Queue depths, live workers, ingest lag and rates, API error rate and latency per endpoint group,
+    database and Redis status, and the alerts now firing."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        snapshot = health_snapshot()
+        return Response(snapshot, status=200)
+
+
+class DashboardGetApi(APIView):
+    """What the admin index's dashboard polls: the current figures and the last 24 hours, a point a
+    minute (events/s, ingest lag, 5xx share, worst p95)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        # The worker ping waits for replies; the console polls often, so it shows the last figures
+        # the health endpoint and beat job see without pinging.
+        body: dict[str, Any] = {"health": health_snapshot(ping_workers=False), "history": history_read()}
+        return Response(body)
+
+
+class MetricsGetApi(APIView):
+    """Prometheus text format. Bearer METRICS_TOKEN or a client address in METRICS_ALLOWED_IPS."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR}, auth=[])
+    def get(self, request: Request) -> HttpResponse:
+        if not metrics_allowed(request._request):
+            raise ForbiddenError(
+                "Metrics need the bearer token or an allowed address.", code="metrics_forbidden"
+            )
+        return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

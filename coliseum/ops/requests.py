@@ -1,0 +1,159 @@
+"""Per-request figures in Redis: what the health endpoint, alerts, history and /metrics read.
+
+Each request adds to two Redis hashes for its endpoint group in ONE pipelined round trip:
+- `ops:req:m:<minute>:<group>`: that minute's count, 5xx count, duration sum and histogram buckets
+  (expire after 2 hours; the health endpoint reads the last 5 minutes);
+- `ops:req:t:<group>`: the same, cumulative, plus counts per status class (Prometheus counters).
+Because every web process writes to the same Redis, the figures are correct across any number of worker
+processes and machines without prometheus_client's multiprocess directory."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .redis import ops_redis
+
+GROUPS = ("ingest", "leaderboards", "kpis", "reports", "admin", "other")
+# Upper bounds in seconds (Prometheus `le`); the last bucket is +Inf.
+BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+MINUTE_TTL_SECONDS = 2 * 3600
+
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("/webhooks/", "ingest"),
+    ("/v1/", "ingest"),  # Segment-compatible API
+    ("/api/v1/events", "ingest"),
+    ("/api/v1/imports", "ingest"),
+    ("/api/v1/ingest", "ingest"),
+    ("/api/v1/leaderboards", "leaderboards"),
+    ("/api/v1/boards", "leaderboards"),
+    ("/api/v1/shows", "leaderboards"),
+    ("/jumbotron", "leaderboards"),
+    ("/api/v1/kpis", "kpis"),
+    ("/api/v1/funnels", "kpis"),
+    ("/api/v1/reports", "reports"),
+    ("/r/", "reports"),
+    ("/api/v1/admin/", "admin"),
+    ("/admin/", "admin"),
+)
+
+
+def group_for_path(path: str) -> str:
+    for prefix, group in _PREFIXES:
+        if path.startswith(prefix):
+            return group
+    return "other"
+
+
+def bucket_index(seconds: float) -> int:
+    for i, bound in enumerate(BUCKETS):
+        if seconds <= bound:
+            return i
+    return len(BUCKETS)
+
+
+def current_minute(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // 60)
+
+
+def request_record(*, group: str, status: int, seconds: float, now: float | None = None) -> None:
+    """Count one finished request. One pipelined round trip; raises redis errors to the caller."""
+    minute = current_minute(now)
+    b = f"b{bucket_index(seconds)}"
+    is_error = 1 if status >= 500 else 0
+    minute_key = f"ops:req:m:{minute}:{group}"
+    total_key = f"ops:req:t:{group}"
+    pipe = ops_redis().pipeline(transaction=False)
+    pipe.hincrby(minute_key, "n", 1)
+    pipe.hincrby(minute_key, b, 1)
+    pipe.hincrbyfloat(minute_key, "s", seconds)
+    if is_error:
+        pipe.hincrby(minute_key, "e", 1)
+    pipe.expire(minute_key, MINUTE_TTL_SECONDS)
+    pipe.hincrby(total_key, "n", 1)
+    pipe.hincrby(total_key, b, 1)
+    pipe.hincrbyfloat(total_key, "s", seconds)
+    pipe.hincrby(total_key, f"c{status // 100}xx", 1)
+    pipe.execute()
+
+
+@dataclass
+class GroupStats:
+    requests: int = 0
+    errors: int = 0
+    seconds_sum: float = 0.0
+    buckets: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.buckets is None:
+            self.buckets = [0] * (len(BUCKETS) + 1)
+
+    def add(self, raw: dict[bytes, bytes]) -> None:
+        assert self.buckets is not None
+        self.requests += int(raw.get(b"n", 0))
+        self.errors += int(raw.get(b"e", 0))
+        self.seconds_sum += float(raw.get(b"s", 0.0))
+        for i in range(len(self.buckets)):
+            self.buckets[i] += int(raw.get(f"b{i}".encode(), 0))
+
+    def quantile(self, q: float) -> float | None:
+        """Estimated from the histogram by linear interpolation inside the bucket (as Prometheus'
+        histogram_quantile does); None without requests."""
+        assert self.buckets is not None
+        if self.requests == 0:
+            return None
+        rank = q * self.requests
+        seen = 0
+        for i, count in enumerate(self.buckets):
+            if count and seen + count >= rank:
+                lower = BUCKETS[i - 1] if i > 0 else 0.0
+                if i >= len(BUCKETS):
+                    return BUCKETS[-1]
+                return round(lower + (BUCKETS[i] - lower) * ((rank - seen) / count), 4)
+            seen += count
+        return BUCKETS[-1]
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "requests": self.requests,
+            "errors_5xx": self.errors,
+            "error_rate": round(self.errors / self.requests, 4) if self.requests else 0.0,
+            "p50_seconds": self.quantile(0.50),
+            "p95_seconds": self.quantile(0.95),
+            "p99_seconds": self.quantile(0.99),
+        }
+
+
+def request_window_stats(*, minutes: int = 5, now: float | None = None) -> dict[str, GroupStats]:
+    """Per-group figures over the last `minutes` minutes (the current one included)."""
+    end = current_minute(now)
+    pipe = ops_redis().pipeline(transaction=False)
+    keys: list[str] = []
+    for minute in range(end - minutes + 1, end + 1):
+        for group in GROUPS:
+            keys.append(group)
+            pipe.hgetall(f"ops:req:m:{minute}:{group}")
+    stats = {group: GroupStats() for group in GROUPS}
+    for group, raw in zip(keys, pipe.execute(), strict=True):
+        if raw:
+            stats[group].add(raw)
+    return stats
+
+
+def request_totals() -> dict[str, dict[bytes, bytes]]:
+    """Cumulative per-group hashes (Prometheus counters and histogram)."""
+    pipe = ops_redis().pipeline(transaction=False)
+    for group in GROUPS:
+        pipe.hgetall(f"ops:req:t:{group}")
+    return dict(zip(GROUPS, pipe.execute(), strict=True))
+
+
+def counter_incr(*, name: str, amount: int = 1) -> None:
+    """A cumulative counter other apps may bump (e.g. leaderboards: name="board_updates"); exported on
+    /metrics as `coliseum_<name>_total`."""
+    ops_redis().hincrby("ops:counters", name, amount)
+
+
+def counters_read() -> dict[str, int]:
+    raw: dict[bytes, bytes] = ops_redis().hgetall("ops:counters")  # type: ignore[assignment]
+    return {k.decode(): int(v) for k, v in raw.items()}
