@@ -305,3 +305,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=0)  # 0: keep the audit log forever
 AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
+
+# --- coliseum core ---
+# Password of the demo operator (`admin`) and demo tenant owner (`demo`) that `seed_demo` creates, and the
+# seed of the demo write/webhook keys. Local demos only: production.py empties it, and seed_demo refuses then.
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="coliseum-demo")

@@ -17,3 +17,6 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- coliseum core ---
+DEMO_PASSWORD = ""  # no demo accounts with a published password in production (seed_demo refuses)

@@ -1,10 +1,112 @@
 import pytest
 
+from coliseum.models import Role
 
-@pytest.mark.django_db
+pytestmark = pytest.mark.django_db
+
+
 def test_unknown_api_route_answers_the_error_envelope_not_html(api_client):
     response = api_client.get("/api/v1/no-such-thing")
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["error"]["code"] == "not_found"
+
+
+POSTS = ["/api/v1/auth/signup", "/api/v1/auth/token", "/api/v1/auth/token/refresh", "/api/v1/keys"]
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_malformed_json_gets_the_envelope_on_every_core_post(tenant, member_client, path):
+    client = member_client(Role.OWNER)
+
+    response = client.post(path, data='{"kind": "write",', content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize("path", POSTS)
+@pytest.mark.parametrize("body", ["[1, 2, 3]", '"just a string"', "42"])
+def test_a_json_body_that_is_not_an_object_is_a_400(tenant, member_client, path, body):
+    response = member_client(Role.OWNER).post(path, data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/auth/token", {"username": {"a": 1}, "password": 5}),
+        ("/api/v1/auth/token", {"username": "x" * 500, "password": "y"}),
+        ("/api/v1/auth/token/refresh", {"refresh": ["a"]}),
+        ("/api/v1/auth/signup", {"username": 1, "password": None, "tenant_name": []}),
+        ("/api/v1/keys", {"kind": 7, "name": {"x": 1}}),
+    ],
+)
+def test_wrong_types_get_field_errors_in_the_envelope(tenant, member_client, path, body):
+    response = member_client(Role.OWNER).post(path, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert response.json()["error"]["details"]
+
+
+def test_form_encoded_bodies_are_refused_with_415(api_client):
+    response = api_client.post("/api/v1/auth/token", {"username": "a", "password": "b"})
+
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("put", "/api/v1/keys"),
+        ("get", "/api/v1/auth/token"),
+        ("post", "/api/v1/artists"),
+        ("delete", "/api/v1/shows"),
+        ("post", "/healthz"),
+    ],
+)
+def test_wrong_method_is_405_in_the_envelope(tenant, member_client, method, path):
+    response = getattr(member_client(Role.OWNER), method)(path)
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/keys", "/api/v1/artists", "/api/v1/shows", "/api/v1/auth/me"])
+def test_unauthenticated_reads_are_401_in_the_envelope(api_client, path):
+    response = api_client.get(path)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_forged_bearer_token_is_401(api_client):
+    response = api_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION="Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged")
+
+    assert response.status_code == 401
+    assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def test_every_core_endpoint_is_in_the_openapi_schema(api_client):
+    response = api_client.get("/api/schema/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in (
+        "/api/v1/auth/signup",
+        "/api/v1/auth/token",
+        "/api/v1/auth/token/refresh",
+        "/api/v1/auth/me",
+        "/api/v1/keys",
+        "/api/v1/keys/{key_id}",
+        "/api/v1/artists",
+        "/api/v1/shows",
+        "/healthz",
+        "/readyz",
+    ):
+        assert path in paths, path

@@ -1,0 +1,120 @@
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from audit.models import AuditEntry
+from coliseum.models import ApiKey, Artist, Membership, Show, Tenant
+from coliseum.selectors import webhook_key_secret, write_key_authenticate
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_tenant_json_gives_credentials_that_work_against_the_api(api_client):
+    created = json.loads(_run("create_tenant", "rockhouse", "--plan", "pro", "--json"))
+
+    assert set(created) == {"tenant", "username", "password", "write_key", "webhook_key_id", "webhook_secret"}
+    token = api_client.post(
+        "/api/v1/auth/token",
+        {"username": created["username"], "password": created["password"]},
+        format="json",
+    )
+    assert token.status_code == 200
+    me = api_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token.json()['access']}").json()
+    assert me["tenants"] == [
+        {
+            "slug": "rockhouse",
+            "name": "Rockhouse",
+            "plan": "pro",
+            "reporting_currency": "USD",
+            "timezone": "UTC",
+            "role": "owner",
+        }
+    ]
+    key = write_key_authenticate(created["write_key"])
+    assert key is not None and key.tenant.slug == "rockhouse"
+    webhook = webhook_key_secret(created["webhook_key_id"])
+    assert webhook is not None and webhook[1] == created["webhook_secret"]
+    assert AuditEntry.objects.filter(action="plan.assigned", details__to="pro").exists()
+
+
+def test_create_tenant_refuses_an_existing_slug_and_changes_nothing():
+    _run("create_tenant", "rockhouse", "--json")
+
+    with pytest.raises(CommandError, match="already exists"):
+        _run("create_tenant", "rockhouse", "--json")
+
+    assert Tenant.objects.count() == 1 and ApiKey.objects.count() == 2
+
+
+def test_create_tenant_without_json_prints_the_secrets_once_for_a_human():
+    out = _run("create_tenant", "jazzclub", "--plan", "enterprise")
+
+    assert "jazzclub" in out and "write_key" in out
+    assert Tenant.objects.get(slug="jazzclub").plan == "enterprise"
+
+
+def _counts() -> tuple[int, ...]:
+    return (
+        Tenant.objects.count(),
+        get_user_model().objects.count(),
+        Membership.objects.count(),
+        Artist.objects.count(),
+        Show.objects.count(),
+        Show.lineup.through.objects.count(),
+        ApiKey.objects.count(),
+    )
+
+
+def test_seed_demo_builds_the_world_and_running_it_again_duplicates_nothing():
+    _run("seed_demo", "--events", "0")
+    first = _counts()
+    _run("seed_demo", "--events", "0")
+
+    assert _counts() == first
+    demo = Tenant.objects.get(slug="demo")
+    assert demo.plan == "enterprise"
+    artists = Artist.objects.filter(tenant=demo)
+    assert artists.count() >= 200
+    assert len({a.home_city for a in artists}) >= 10
+    assert len({g for a in artists for g in a.genres}) >= 8
+    assert all(1 <= len(a.genres) <= 3 for a in artists)
+    shows = Show.objects.filter(tenant=demo)
+    assert shows.count() >= 30
+    assert all(2 <= s.lineup.count() <= 6 and s.venue for s in shows)
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password("coliseum-demo")
+    assert Membership.objects.get(tenant=demo, user__username="demo").role == "owner"
+
+
+def test_demo_banner_prints_urls_and_demo_credentials():
+    _run("seed_demo", "--events", "0")
+
+    out = _run("demo_banner", "--port", "8123")
+
+    for url in (
+        "http://localhost:8123/",
+        "/admin/",
+        "/api/docs/",
+        "/readyz",
+        "ws://localhost:8223",
+        "/jumbotron/",
+    ):
+        assert url in out
+    assert "coliseum-demo" in out
+    write_key = next(line.split()[-1] for line in out.splitlines() if "Write key" in line)
+    assert write_key_authenticate(write_key) is not None
+
+
+def test_ensure_database_reports_an_existing_database():
+    out = _run("ensure_database")
+
+    assert "exists" in out
