@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from .consumers import LeaderboardConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/leaderboards/", LeaderboardConsumer.as_asgi()),
+]

@@ -1,13 +1,199 @@
-"""Board writes. Placeholder until the leaderboards work lands: the ingestion processor already calls
-`board_contributions_apply` after each committed batch, so the two can be built side by side."""
+"""Board writes: the processor's increments, rebuilds from the rollups, and reconciliation.
+
+Redis is a cache of the PostgreSQL rollups (the source of truth). Increments go into hourly and daily bucket
+keys plus an all-time key, per family (see leaderboards.boards); a granularity of a family is "built" once
+it has been filled from the rollups, and a read of an unbuilt one (never read, flushed, evicted) rebuilds it
+first. A rebuild fills temporary keys and RENAMEs them over the live ones, so readers never see half a board.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django_redis import get_redis_connection
 
 from ingestion.contracts import Contribution
 
+from .boards import (
+    ALL_TIME,
+    BUCKETED_METRICS,
+    DAILY,
+    GLOBAL_PREFIX,
+    GRANULARITY_SIZE,
+    HOURLY,
+    WINDOW_NAMES,
+    BoardFamily,
+    bucket_expires_at,
+    families_touched,
+    floor_to,
+    live_buckets,
+)
+
+logger = logging.getLogger(__name__)
+
+DIRTY_KEY = f"{GLOBAL_PREFIX}:dirty"  # families with new contributions, drained by the live-feed publisher
+FAMILIES_KEY = f"{GLOBAL_PREFIX}:families"  # zset: family token -> last read (the reconcile job's worklist)
+
+
+def redis() -> Any:
+    return get_redis_connection("default")
+
 
 def board_contributions_apply(*, tenant_id: int, contributions: Sequence[Contribution]) -> None:
-    """Apply a committed batch's contributions to the Redis boards (replaced by the leaderboards issue)."""
-    return None
+    """Add a committed processing batch to the Redis boards: one pipelined round trip.
+
+    Values are summed per (key, artist) first, so a batch of 1,000 plays on 20 artists is a few dozen
+    ZINCRBYs. Contributions older than a bucket's retention only reach the all-time key."""
+    now = datetime.now(UTC)
+    increments: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    expiries: dict[str, int] = {}
+    dirty: set[str] = set()
+    stale: list[str] = []
+    for c in contributions:
+        if not c.value:
+            continue
+        if c.metric == "plays":
+            # unique listeners are derived from plays: the board changed even though it is not bucketed,
+            # and its briefly cached exact figures are dropped.
+            for family in families_touched(
+                tenant_id=tenant_id, metric="unique_listeners", currency="", city=c.city, show_id=c.show_id
+            ):
+                if family.as_token() not in dirty:
+                    dirty.add(family.as_token())
+                    stale.extend(family.window_key(w) for w in WINDOW_NAMES)
+                    stale.extend(f"{family.window_key(w)}:empty" for w in WINDOW_NAMES)
+        if c.metric not in BUCKETED_METRICS:
+            continue
+        occurred = c.occurred_at.astimezone(UTC)
+        for family in families_touched(
+            tenant_id=tenant_id, metric=c.metric, currency=c.currency, city=c.city, show_id=c.show_id
+        ):
+            dirty.add(family.as_token())
+            increments[family.bucket_key(ALL_TIME)][c.artist_id] += c.value
+            for granularity in (HOURLY, DAILY):
+                start = floor_to(occurred, granularity)
+                expires = bucket_expires_at(granularity, start)
+                if expires <= now:
+                    continue  # too late for any window of this granularity
+                key = family.bucket_key(granularity, start)
+                increments[key][c.artist_id] += c.value
+                expiries[key] = int(expires.timestamp())
+    if not increments and not dirty:
+        return
+    pipe = redis().pipeline(transaction=False)
+    for key, by_artist in increments.items():
+        for artist_id, value in by_artist.items():
+            if value:
+                pipe.zincrby(key, value, artist_id)
+        if key in expiries:
+            pipe.expireat(key, expiries[key])
+    if stale:
+        pipe.delete(*stale)
+    if dirty:
+        pipe.sadd(DIRTY_KEY, *dirty)
+    pipe.execute()
+
+
+def _rollup_totals(family: BoardFamily, start: datetime | None, end: datetime | None) -> dict[int, int]:
+    from ingestion.selectors import rollup_totals  # the source of truth (ingestion owns the rollups)
+
+    return rollup_totals(
+        tenant_id=family.tenant_id,
+        metric=family.metric,
+        start=start,
+        end=end,
+        city=family.city or None,
+        show_id=family.show_id,
+        currency=family.currency or None,
+    )
+
+
+def board_family_rebuild(
+    *, family: BoardFamily, granularities: Iterable[str] = (HOURLY, DAILY, ALL_TIME)
+) -> int:
+    """Fill a family's buckets from the rollups and swap them in atomically. Returns the keys written.
+
+    A batch that commits while the rollups are read may be counted twice or not at all until the next
+    reconcile (boards are a cache; the reconcile job repairs it)."""
+    now = datetime.now(UTC)
+    conn = redis()
+    nonce = f"{int(time.time() * 1000)}"
+    fill = conn.pipeline(transaction=False)
+    written = 0
+    temp_keys: list[tuple[str, str, int | None]] = []
+    for granularity in granularities:
+        if granularity == ALL_TIME:
+            plan: list[tuple[str, datetime | None, datetime | None, int | None]] = [
+                (family.bucket_key(ALL_TIME), None, None, None)
+            ]
+        else:
+            size = GRANULARITY_SIZE[granularity]
+            plan = [
+                (
+                    family.bucket_key(granularity, start),
+                    start,
+                    start + size,
+                    int(bucket_expires_at(granularity, start).timestamp()),
+                )
+                for start in live_buckets(granularity, now)
+            ]
+        for key, start, end, expires in plan:
+            totals = {a: v for a, v in _rollup_totals(family, start, end).items() if v}
+            temp = f"{key}:rebuild:{nonce}"
+            if totals:
+                fill.zadd(temp, {str(a): v for a, v in totals.items()})
+                fill.expire(temp, 600)
+                temp_keys.append((temp, key, expires))
+            else:
+                temp_keys.append(("", key, expires))
+            written += 1
+    fill.execute()
+    pipe = conn.pipeline(transaction=True)
+    for temp, key, expires in temp_keys:
+        if temp:
+            pipe.rename(temp, key)
+            if expires is not None:
+                pipe.expireat(key, expires)
+        else:
+            pipe.delete(key)
+    for granularity in granularities:
+        pipe.set(family.built_key(granularity), nonce)
+    pipe.execute()
+    return written
+
+
+def board_family_ensure_built(*, family: BoardFamily, granularity: str) -> None:
+    """Rebuild a granularity of a family from the rollups when its built marker is missing."""
+    conn = redis()
+    pipe = conn.pipeline(transaction=False)
+    pipe.exists(family.built_key(granularity))
+    pipe.zadd(FAMILIES_KEY, {family.as_token(): time.time()})
+    built, _ = pipe.execute()
+    if not built:
+        board_family_rebuild(family=family, granularities=(granularity,))
+
+
+def boards_reconcile(*, max_age_seconds: int | None = None) -> int:
+    """Rebuild every family read recently from the rollups: repairs drift from lost or doubled increments
+    (a Redis failure during apply, a rebuild racing a batch). Forgets families nobody read for a day."""
+    conn = redis()
+    horizon = getattr(settings, "LEADERBOARD_RECONCILE_HORIZON_SECONDS", 86400)
+    now = time.time()
+    conn.zremrangebyscore(FAMILIES_KEY, "-inf", now - (max_age_seconds or horizon))
+    tokens = [t.decode() if isinstance(t, bytes) else t for t in conn.zrange(FAMILIES_KEY, 0, -1)]
+    rebuilt = 0
+    for token in tokens:
+        family = BoardFamily.from_token(token)
+        if family.metric not in BUCKETED_METRICS:
+            continue
+        built = [g for g in (HOURLY, DAILY, ALL_TIME) if conn.exists(family.built_key(g))]
+        if built:
+            board_family_rebuild(family=family, granularities=built)
+            rebuilt += 1
+    return rebuilt

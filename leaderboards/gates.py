@@ -1,0 +1,40 @@
+"""Plan gates for boards and the live feed, in one place (billing may move them to billing/permissions.py).
+
+Every refusal raises PlanRequiredError (403, code plan_required) naming the cheapest plan that allows it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from billing.entitlements import Entitlements, cheapest_plan_allowing, entitlements_for
+from coliseum.errors import PlanRequiredError
+from coliseum.models import Tenant
+
+
+def _refuse(what: str, predicate: Callable[[Entitlements], bool], current: str) -> PlanRequiredError:
+    plan = cheapest_plan_allowing(predicate)
+    needed = f"the {plan.title()} plan" if plan else "a custom plan"
+    return PlanRequiredError(
+        f"{what} needs {needed}; this tenant is on {current.title()}.",
+        details={"required_plan": plan, "current_plan": current},
+    )
+
+
+def board_access_check(
+    *, tenant: Tenant, window: str, filtered: bool, depth: int | None = None, live: bool = False
+) -> int:
+    """Refuse what the tenant's plan does not allow; returns the plan's board depth."""
+    ent = entitlements_for(tenant)
+    if live and not ent.live_feed:
+        raise _refuse("The live feed", lambda e: e.live_feed, ent.plan)
+    if window not in ent.leaderboard_windows:
+        raise _refuse(f"The {window} window", lambda e: window in e.leaderboard_windows, ent.plan)
+    if filtered and not ent.leaderboard_filters:
+        raise _refuse("City, genre and show filters", lambda e: e.leaderboard_filters, ent.plan)
+    if depth is not None and depth > ent.leaderboard_depth:
+        raise _refuse(f"Reading {depth} places deep", lambda e: e.leaderboard_depth >= depth, ent.plan)
+    return ent.leaderboard_depth
+
+
+def live_feed_allowed(tenant: Tenant) -> bool:
+    return entitlements_for(tenant).live_feed
