@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class BillingConfig(AppConfig):
     name = "billing"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401  (connects the dj-stripe and Tenant receivers)

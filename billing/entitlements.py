@@ -5,8 +5,11 @@ Operators can override single entitlements per tenant (billing.models.Entitlemen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import time
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from django.core.cache import cache
 
 from coliseum.models import Plan, Tenant
 
@@ -28,6 +31,9 @@ class Entitlements:
     ingest_events_per_second: int
     live_feed: bool  # WebSocket feed and jumbotron
     funnels: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 PLAN_ENTITLEMENTS: dict[str, Entitlements] = {
@@ -86,15 +92,84 @@ def entitlements_for_plan(plan: str, overrides: dict[str, Any] | None = None) ->
     base = PLAN_ENTITLEMENTS.get(plan, PLAN_ENTITLEMENTS[Plan.BASIC])
     if not overrides:
         return base
-    return replace(base, **{k: v for k, v in overrides.items() if k in ENTITLEMENT_NAMES})
+    return _apply_overrides(base, overrides)
+
+
+def entitlement_value_validate(name: str, value: Any) -> Any:
+    """Check an operator override against the entitlement's type; returns the value in stored form.
+
+    Raises ValueError with a message fit for the admin form."""
+    if name not in ENTITLEMENT_NAMES:
+        raise ValueError(f"unknown entitlement {name!r}; one of: {', '.join(ENTITLEMENT_NAMES)}")
+    sample = getattr(PLAN_ENTITLEMENTS[Plan.BASIC], name)
+    if isinstance(sample, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} takes true or false")
+        return value
+    if isinstance(sample, tuple):
+        allowed = ALL_WINDOWS if name == "leaderboard_windows" else ("hourly", "daily")
+        if not isinstance(value, list | tuple) or not all(v in allowed for v in value):
+            raise ValueError(f"{name} takes a list drawn from {', '.join(allowed)}")
+        return list(value)
+    # Integers; reports_per_month also takes null (unlimited).
+    if value is None and name == "reports_per_month":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} takes a non-negative integer" + (" or null" if "reports" in name else ""))
+    return value
+
+
+def _apply_overrides(base: Entitlements, overrides: dict[str, Any]) -> Entitlements:
+    clean: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if name not in ENTITLEMENT_NAMES:
+            continue
+        clean[name] = tuple(value) if isinstance(value, list) else value
+    return replace(base, **clean) if clean else base
+
+
+CACHE_KEY = "billing:entitlements:{tenant_id}"
+CACHE_SECONDS = 3600  # invalidated explicitly on every change; the TTL only bounds stale keys
+
+
+def entitlements_invalidate(tenant_id: int) -> None:
+    """Forget the cached entitlements of a tenant. Called (on commit) by every plan or override change."""
+    cache.delete(CACHE_KEY.format(tenant_id=tenant_id))
+
+
+def _snapshot_load(tenant_id: int) -> dict[str, Any]:
+    """The inputs of entitlements_for, read from the database in two queries."""
+    from .models import BillingAccount, EntitlementOverride
+
+    plan = Tenant.objects.filter(pk=tenant_id).values_list("plan", flat=True).first() or Plan.BASIC
+    account = BillingAccount.objects.filter(tenant_id=tenant_id).first()
+    overrides = dict(EntitlementOverride.objects.filter(tenant_id=tenant_id).values_list("name", "value"))
+    review_at = None
+    if account is not None:
+        from .services import plan_deadline
+
+        deadline = plan_deadline(account)
+        review_at = deadline.timestamp() if deadline else None
+    return {"plan": str(plan), "overrides": overrides, "review_at": review_at}
 
 
 def entitlements_for(tenant: Tenant) -> Entitlements:
     """The entitlements in force for a tenant now: its plan's row, with operator overrides applied.
 
-    The billing issue wires overrides and the Stripe-derived plan into `tenant.plan`; this stays the one
-    entry point every gate calls."""
-    return entitlements_for_plan(tenant.plan)
+    One Redis GET when warm. The plan is read from the database when the cache is filled (not from the
+    passed instance, which may be stale: a long-lived WebSocket consumer sees a plan change at once). When a
+    grace period or paid period has run out since, the plan is re-resolved (and `Tenant.plan` updated) here,
+    lazily, as well as by the beat job."""
+    key = CACHE_KEY.format(tenant_id=tenant.pk)
+    snapshot = cache.get(key)
+    if snapshot is None or (snapshot["review_at"] is not None and snapshot["review_at"] <= time.time()):
+        if snapshot is not None:
+            from .services import tenant_plan_refresh
+
+            tenant_plan_refresh(tenant_id=tenant.pk)
+        snapshot = _snapshot_load(tenant.pk)
+        cache.set(key, snapshot, CACHE_SECONDS)
+    return _apply_overrides(entitlements_for_plan(snapshot["plan"]), snapshot["overrides"])
 
 
 def cheapest_plan_allowing(predicate: Any) -> str | None:

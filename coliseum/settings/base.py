@@ -310,3 +310,24 @@ AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
 # Password of the demo operator (`admin`) and demo tenant owner (`demo`) that `seed_demo` creates, and the
 # seed of the demo write/webhook keys. Local demos only: production.py empties it, and seed_demo refuses then.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="coliseum-demo")
+
+# --- billing ---
+# A past_due subscription keeps its plan this many days, then the tenant falls to Basic.
+BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+# Monthly prices (minor units) that `manage.py billing_setup` creates in Stripe.
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="usd")
+BILLING_PRICE_PRO = env.int("BILLING_PRICE_PRO", default=4900)
+BILLING_PRICE_ENTERPRISE = env.int("BILLING_PRICE_ENTERPRISE", default=49900)
+BILLING_CHECKOUT_SUCCESS_URL = env.str(
+    "BILLING_CHECKOUT_SUCCESS_URL",
+    default=f"{PUBLIC_BASE_URL}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
+)
+BILLING_CHECKOUT_CANCEL_URL = env.str(
+    "BILLING_CHECKOUT_CANCEL_URL", default=f"{PUBLIC_BASE_URL}/billing/canceled"
+)
+BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", default=f"{PUBLIC_BASE_URL}/")
+# Per-tenant API rate limit from the plan (a no-op for unauthenticated or tenant-less requests).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    *REST_FRAMEWORK.get("DEFAULT_THROTTLE_CLASSES", []),  # type: ignore[misc]
+    "billing.throttles.TenantPlanThrottle",
+]
