@@ -232,3 +232,59 @@ def ingest_stats() -> dict[str, Any]:
         "rate_limited_5m": stats_read(kind="rate_limited", minutes=5),
         "measured_at": int(time.time()),
     }
+
+
+def kpi_summary(
+    *, tenant: Tenant, start: datetime, end: datetime, mover_metric: str = "plays"
+) -> dict[str, Any]:
+    """Tenant totals over [start, end) and the top movers of `mover_metric` against the previous range of
+    equal length. Money totals are in the tenant's reporting currency."""
+    currency = tenant.reporting_currency
+    totals: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT metric, sum(value) FROM ingestion_rollup_hourly WHERE tenant_id = %s AND bucket >= %s "
+            "AND bucket < %s AND (currency = '' OR currency = %s) GROUP BY metric",
+            [tenant.pk, start, end, currency],
+        )
+        totals = {m: int(v) for m, v in cursor.fetchall()}
+        cursor.execute(
+            "SELECT count(DISTINCT user_id) FROM ingestion_listener_hourly "
+            "WHERE tenant_id = %s AND bucket >= %s AND bucket < %s",
+            [tenant.pk, start, end],
+        )
+        row = cursor.fetchone()
+    totals["unique_listeners"] = int(row[0]) if row else 0
+    previous_start = start - (end - start)
+    now_values = rollup_totals(tenant_id=tenant.pk, metric=mover_metric, start=start, end=end)
+    before = rollup_totals(tenant_id=tenant.pk, metric=mover_metric, start=previous_start, end=start)
+    changes = sorted(
+        ((a, now_values.get(a, 0) - before.get(a, 0)) for a in set(now_values) | set(before)),
+        key=lambda item: (-abs(item[1]), item[0]),
+    )[:10]
+    from coliseum.models import Artist
+
+    names = {
+        a.pk: (a.external_id, a.name)
+        for a in Artist.objects.filter(tenant=tenant, pk__in=[a for a, _ in changes])
+    }
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "currency": currency,
+        "totals": {m: totals.get(m, 0) for m in METRICS},
+        "movers": {
+            "metric": mover_metric,
+            "previous_from": previous_start.isoformat(),
+            "items": [
+                {
+                    "artist_id": names.get(a, ("", ""))[0],
+                    "name": names.get(a, ("", ""))[1],
+                    "value": now_values.get(a, 0),
+                    "previous": before.get(a, 0),
+                    "change": change,
+                }
+                for a, change in changes
+            ],
+        },
+    }

@@ -58,3 +58,11 @@ def make_event(
         "user_id": user,
         "properties": properties,
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache() -> None:
+    """Credential lookups are cached in-process for a few seconds; tests reuse the same raw key."""
+    from coliseum.selectors import api_key_cache_clear
+
+    api_key_cache_clear()
