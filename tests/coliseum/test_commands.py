@@ -118,3 +118,17 @@ def test_ensure_database_reports_an_existing_database():
     out = _run("ensure_database")
 
     assert "exists" in out
+
+
+def test_seed_demo_events_go_through_ingestion_once_and_feed_the_rollups():
+    from ingestion.selectors import rollup_totals
+
+    first = _run("seed_demo", "--events", "400", "--no-progress")
+    second = _run("seed_demo", "--events", "400", "--no-progress")
+
+    assert "400 accepted, 0 already there, 0 rejected" in first
+    assert "0 accepted, 400 already there, 0 rejected" in second
+    demo = Tenant.objects.get(slug="demo")
+    plays = rollup_totals(tenant_id=demo.pk, metric="plays", start=None, end=None)
+    assert 150 < sum(plays.values()) < 400
+    assert set(plays) <= set(Artist.objects.filter(tenant=demo).values_list("pk", flat=True))
