@@ -331,3 +331,12 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
     *REST_FRAMEWORK.get("DEFAULT_THROTTLE_CLASSES", []),  # type: ignore[misc]
     "billing.throttles.TenantPlanThrottle",
 ]
+
+# --- leaderboards ---
+LEADERBOARD_CACHE_SECONDS = env.float("LEADERBOARD_CACHE_SECONDS", default=1.0)  # hot board reads
+LEADERBOARD_UNIQUE_CACHE_SECONDS = env.float("LEADERBOARD_UNIQUE_CACHE_SECONDS", default=5.0)
+LEADERBOARD_SNAPSHOT_SECONDS = env.int("LEADERBOARD_SNAPSHOT_SECONDS", default=60)  # previous_rank period
+LEADERBOARD_PUSH_INTERVAL = env.float("LEADERBOARD_PUSH_INTERVAL", default=1.0)  # max 1 push/board/interval
+LEADERBOARD_MAX_SUBSCRIPTIONS = env.int("LEADERBOARD_MAX_SUBSCRIPTIONS", default=10)  # per WebSocket
+LEADERBOARD_TICKET_SECONDS = env.int("LEADERBOARD_TICKET_SECONDS", default=600)  # jumbotron WebSocket ticket
+LEADERBOARD_RECONCILE_HORIZON_SECONDS = env.int("LEADERBOARD_RECONCILE_HORIZON_SECONDS", default=86400)

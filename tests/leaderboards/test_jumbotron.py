@@ -1,0 +1,215 @@
+"""The jumbotron page: who may open it, and (browser test) that it changes live as events are ingested."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from coliseum.models import Membership
+from leaderboards.views import share_link_sign
+from tests.factories import ArtistFactory, MembershipFactory, ShowFactory, TenantFactory
+
+from .conftest import event, ingest
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(html: str) -> dict[str, Any]:
+    match = re.search(r'<script id="jumbotron-config" type="application/json">(.*?)</script>', html, re.S)
+    assert match, "the page embeds its configuration"
+    return dict(json.loads(match.group(1)))
+
+
+def _logged_in(plan: str = "enterprise") -> tuple[Client, Membership]:
+    membership = MembershipFactory.create(tenant=TenantFactory.create(plan=plan))
+    client = Client()
+    client.force_login(membership.user)
+    return client, membership
+
+
+def test_a_member_sees_the_current_top_and_gets_a_websocket_ticket() -> None:
+    client, membership = _logged_in()
+    ArtistFactory.create(tenant=membership.tenant, external_id="ana", name="Ana")
+    ingest(
+        membership.tenant,
+        [event("play", at=datetime.now(UTC) - timedelta(minutes=1), user="u", artist_id="ana")],
+    )
+
+    response = client.get("/jumbotron/", {"metric": "plays", "window": "24h"})
+
+    assert response.status_code == 200
+    config = _config(response.content.decode())
+    assert [e["artist_name"] for e in config["entries"]] == ["Ana"]
+    assert config["ws_url"].endswith("/ws/leaderboards/") and config["ticket"]
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_anonymous_visitors_are_sent_to_log_in() -> None:
+    response = Client().get("/jumbotron/")
+
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_tenants_without_the_live_feed_are_refused() -> None:
+    client, _ = _logged_in(plan="pro")
+
+    response = client.get("/jumbotron/")
+
+    assert response.status_code == 403
+    assert "Enterprise" in response.content.decode()
+
+
+def test_a_share_link_opens_the_board_it_names_until_it_expires() -> None:
+    tenant = TenantFactory.create(plan="enterprise")
+    show = ShowFactory.create(tenant=tenant, title="Battle of the Bands")
+    board = {"metric": "votes", "window": "24h", "show_id": show.pk}
+    valid = share_link_sign(tenant=tenant, board=board, expires_at=int(time.time()) + 60)
+    expired = share_link_sign(tenant=tenant, board=board, expires_at=int(time.time()) - 1)
+
+    opened = Client().get("/jumbotron/", {"share": valid, "metric": "plays"})  # the link's board wins
+    refused = Client().get("/jumbotron/", {"share": expired})
+    forged = Client().get("/jumbotron/", {"share": valid[:-3] + "abc"})
+
+    assert opened.status_code == 200
+    assert _config(opened.content.decode())["board"]["metric"] == "votes"
+    assert "Battle of the Bands" in opened.content.decode()
+    assert refused.status_code == 403 and forged.status_code == 403
+
+
+def test_standings_for_the_page_need_its_ticket_and_stay_in_its_tenant() -> None:
+    tenant = TenantFactory.create(plan="enterprise")
+    show = ShowFactory.create(tenant=tenant)
+    other_show = ShowFactory.create(tenant=TenantFactory.create(plan="enterprise"))
+    link = share_link_sign(tenant=tenant, board={"metric": "votes", "show_id": show.pk}, expires_at=2**40)
+    config = _config(Client().get("/jumbotron/", {"share": link}).content.decode())
+
+    ok = Client().get(config["standings_url"])
+    other = Client().get("/jumbotron/standings", {"ticket": config["ticket"], "show_id": other_show.pk})
+    forged = Client().get("/jumbotron/standings", {"ticket": "x", "show_id": show.pk})
+
+    assert ok.status_code == 200 and ok.json()["show_id"] == show.pk
+    assert other.status_code == 404
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "not_authenticated"
+
+
+# --- the browser test -------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def daphne_server() -> Iterator[str]:
+    """A real Daphne on a free port, on this test's database and Redis DB (its publisher sees our events)."""
+    port = _free_port()
+    db = django_settings.DATABASES["default"]["NAME"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "coliseum.settings.test",
+        "DATABASE_URL": f"postgres:///{db}",
+        "TEST_REDIS_URL": django_settings.REDIS_URL,
+        "LEADERBOARD_PUSH_INTERVAL": "0.3",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "coliseum.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError(process.stderr.read().decode() if process.stderr else "daphne died")
+            time.sleep(0.2)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_jumbotron_changes_live_as_votes_are_ingested(
+    live_server: Any, daphne_server: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls below are plain sync code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.WEBSOCKET_BASE_URL = daphne_server
+    tenant = TenantFactory.create(plan="enterprise")
+    show = ShowFactory.create(tenant=tenant, external_id="battle", title="Battle Night")
+    ana = ArtistFactory.create(tenant=tenant, external_id="ana", name="Ana Moura")
+    bea = ArtistFactory.create(tenant=tenant, external_id="bea", name="Bea Brava")
+    now = datetime.now(UTC) - timedelta(minutes=10)
+
+    def votes(artist: str, fans: range, round_: int = 1) -> list[dict[str, Any]]:
+        return [
+            event("vote", at=now, user=f"fan{i}", artist_id=artist, show_id="battle", round=round_)
+            for i in fans
+        ]
+
+    ingest(tenant, votes("ana", range(0, 2)))
+    link = share_link_sign(
+        tenant=tenant, board={"metric": "votes", "window": "24h", "show_id": show.pk}, expires_at=2**40
+    )
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_server.url}/jumbotron/?share={link}")
+            expect(page.locator("#jt-status")).to_have_attribute("data-state", "live", timeout=15_000)
+            expect(page.locator(f'li.jt-row[data-artist-id="{ana.pk}"]')).to_have_attribute("data-rank", "1")
+            expect(page.locator(f'li.jt-row[data-artist-id="{bea.pk}"]')).to_have_count(0)
+
+            # when Bea gets three votes (fans 10-12), without any reload
+            ingest(tenant, votes("bea", range(10, 13)))
+
+            # then Bea appears on top, Ana moves down, and the round standings follow
+            expect(page.locator(f'li.jt-row[data-artist-id="{bea.pk}"]')).to_have_attribute(
+                "data-rank", "1", timeout=15_000
+            )
+            expect(page.locator(f'li.jt-row[data-artist-id="{ana.pk}"]')).to_have_attribute("data-rank", "2")
+            expect(page.locator(f'li.jt-row[data-artist-id="{bea.pk}"] .jt-score')).to_have_text("3")
+            expect(page.locator(".jt-round[data-round='1'] h3")).to_contain_text("5 votes", timeout=15_000)
+        finally:
+            browser.close()
