@@ -98,8 +98,10 @@ def test_standings_for_the_page_need_its_ticket_and_stay_in_its_tenant() -> None
     config = _config(Client().get("/jumbotron/", {"share": link}).content.decode())
 
     ok = Client().get(config["standings_url"])
-    other = Client().get("/jumbotron/standings", {"ticket": config["ticket"], "show_id": other_show.pk})
-    forged = Client().get("/jumbotron/standings", {"ticket": "x", "show_id": show.pk})
+    other = Client().get(
+        "/jumbotron/standings", {"ticket": str(config["ticket"]), "show_id": str(other_show.pk)}
+    )
+    forged = Client().get("/jumbotron/standings", {"ticket": "x", "show_id": str(show.pk)})
 
     assert ok.status_code == 200 and ok.json()["show_id"] == show.pk
     assert other.status_code == 404
