@@ -103,6 +103,9 @@ def health_snapshot(*, ping_workers: bool = True) -> dict[str, Any]:
     except (redis.RedisError, OSError):
         api = None
     ingest = _ingest_stats()
+    if ingest is not None:
+        ingest["events_per_second_1m"] = events_per_second(ingest, minutes=1)
+        ingest["events_per_second_5m"] = events_per_second(ingest, minutes=5)
     workers = live_workers() if ping_workers else None
     snapshot: dict[str, Any] = {
         "checked_at": timezone.now().isoformat(),
@@ -135,15 +138,11 @@ def ingest_lag_seconds(ingest: dict[str, Any] | None) -> float | None:
 
 
 def events_per_second(ingest: dict[str, Any] | None, *, minutes: int = 1) -> float | None:
+    """Accepted events per second over the last `minutes` (1 or 5), from ingest_stats()."""
     if not ingest:
         return None
-    for key in (f"events_per_second_{minutes}m", f"events_per_s_{minutes}m", "events_per_second"):
-        value = ingest.get(key)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, dict) and value.get(f"{minutes}m") is not None:
-            return float(value[f"{minutes}m"])
     accepted = ingest.get(f"accepted_{minutes}m")
     if isinstance(accepted, (int, float)):
         return round(float(accepted) / (60 * minutes), 3)
-    return None
+    value = ingest.get(f"events_per_second_{minutes}m")
+    return float(value) if isinstance(value, (int, float)) else None

@@ -65,7 +65,7 @@ class ColiseumCollector:
                 "coliseum_ingest_lag_seconds", "Age of the oldest unprocessed event.", value=lag
             )
         for key, value in (ingest or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.endswith("_at"):
                 name = "coliseum_ingest_" + _NAME_SAFE.sub("_", key)
                 if name != "coliseum_ingest_lag_seconds":
                     yield GaugeMetricFamily(name, f"ingest_stats()[{key!r}]", value=float(value))

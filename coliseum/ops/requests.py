@@ -20,18 +20,16 @@ BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 MINUTE_TTL_SECONDS = 2 * 3600
 
 _PREFIXES: tuple[tuple[str, str], ...] = (
-    ("/webhooks/", "ingest"),
+    ("/webhooks/", "ingest"),  # Passport webhook
     ("/v1/", "ingest"),  # Segment-compatible API
-    ("/api/v1/events", "ingest"),
-    ("/api/v1/imports", "ingest"),
-    ("/api/v1/ingest", "ingest"),
     ("/api/v1/leaderboards", "leaderboards"),
-    ("/api/v1/boards", "leaderboards"),
-    ("/api/v1/shows", "leaderboards"),
+    ("/api/v1/realtime", "leaderboards"),
+    ("/api/v1/jumbotron", "leaderboards"),
     ("/jumbotron", "leaderboards"),
     ("/api/v1/kpis", "kpis"),
     ("/api/v1/funnels", "kpis"),
     ("/api/v1/reports", "reports"),
+    ("/api/v1/report-schedules", "reports"),
     ("/r/", "reports"),
     ("/api/v1/admin/", "admin"),
     ("/admin/", "admin"),
@@ -42,6 +40,8 @@ def group_for_path(path: str) -> str:
     for prefix, group in _PREFIXES:
         if path.startswith(prefix):
             return group
+    if path.startswith("/api/v1/shows/") and path.endswith("/standings"):
+        return "leaderboards"
     return "other"
 
 

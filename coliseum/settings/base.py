@@ -310,6 +310,8 @@ AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
 # Password of the demo operator (`admin`) and demo tenant owner (`demo`) that `seed_demo` creates, and the
 # seed of the demo write/webhook keys. Local demos only: production.py empties it, and seed_demo refuses then.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="coliseum-demo")
+# Nested Input/OutputSerializer classes get unique OpenAPI component names (see coliseum/schema.py).
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "coliseum.schema.AutoSchema"
 
 # --- billing ---
 # A past_due subscription keeps its plan this many days, then the tenant falls to Basic.
