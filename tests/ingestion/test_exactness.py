@@ -4,8 +4,8 @@ and out-of-order events, interleaved processing, and events older than the late 
 from __future__ import annotations
 
 import uuid
-from itertools import pairwise
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
