@@ -328,3 +328,18 @@ def test_boards_never_mix_tenants() -> None:
 
     assert served(mine, metric="plays", window="24h") == []
     assert served(theirs, metric="plays", window="24h") == [(1, "Theirs", 1)]
+
+
+def test_the_reconcile_task_repairs_a_board() -> None:
+    from leaderboards.tasks import reconcile
+
+    tenant = TenantFactory.create(plan="pro")
+    a = ArtistFactory.create(tenant=tenant, external_id="a", name="Alpha")
+    ingest(tenant, [event("play", at=datetime.now(UTC) - timedelta(minutes=5), user="u1", artist_id="a")])
+    assert served(tenant, metric="plays", window="24h") == [(1, "Alpha", 1)]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    get_redis_connection("default").zincrby(BoardFamily(tenant.pk, "plays").bucket_key("h", hour), 4, a.pk)
+
+    reconcile()
+
+    assert served(tenant, metric="plays", window="24h") == [(1, "Alpha", 1)]
