@@ -45,6 +45,9 @@ class BillingAccountAdmin(admin.ModelAdmin):
     # Only the operator assignment is edited here; the Stripe snapshot comes from webhooks.
     readonly_fields = fields[2:]
 
+    def has_delete_permission(self, request: HttpRequest, obj: BillingAccount | None = None) -> bool:
+        return False  # clearing the operator plan (audited) is the way back to Stripe / Basic
+
     def get_readonly_fields(self, request: HttpRequest, obj: BillingAccount | None = None) -> Any:
         return (*self.readonly_fields, "tenant") if obj else self.readonly_fields
 

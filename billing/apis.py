@@ -3,18 +3,27 @@ Owners and admins only."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+from uuid import UUID
 
+from django.http import Http404, HttpResponse
+from djstripe.views import ProcessWebhookView
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from coliseum.errors import error_response
 from coliseum.models import Plan, Role
 from coliseum.tenancy import TenantApi
 
 from . import selectors, services
+
+logger = logging.getLogger(__name__)
 
 TENANT_HEADER = OpenApiParameter(
     "X-Tenant",
@@ -93,3 +102,38 @@ class SubscriptionPortalApi(TenantApi):
     def post(self, request: Request) -> Response:
         url = services.billing_portal_session_create(tenant=self.tenant)
         return Response(self.OutputSerializer({"url": url}).data)
+
+
+class StripeWebhookApi(APIView):
+    """dj-stripe's signed webhook endpoint, wrapped so that it is in the OpenAPI schema and answers refusals
+    in the error envelope. dj-stripe does the work: signature check (Stripe-Signature, the endpoint's
+    secret, 5-minute tolerance), storing the Event once, syncing the objects, then billing's receivers."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
+
+    @extend_schema(
+        operation_id="stripe_webhook",
+        summary="Stripe webhook deliveries (signed by Stripe; not for API clients)",
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiResponse(description="Accepted (also for a duplicate delivery)"),
+            400: OpenApiResponse(description="Missing or bad signature, or not a Stripe event"),
+            404: OpenApiResponse(description="No such endpoint"),
+            503: OpenApiResponse(description="Processing failed; Stripe retries later"),
+        },
+        tags=["billing"],
+    )
+    def post(self, request: Request, uuid: UUID) -> HttpResponse:
+        try:
+            response: HttpResponse = ProcessWebhookView.as_view()(request._request, uuid=uuid)
+        except Http404:
+            return error_response("not_found", "No such webhook endpoint.", 404)
+        except Exception:
+            # Rolled back by dj-stripe (the Event is not stored), so Stripe's retry processes it again.
+            logger.exception("stripe webhook processing failed")
+            return error_response("webhook_failed", "The event could not be processed; retry later.", 503)
+        if response.status_code == 400:
+            return error_response("invalid_signature", "Missing or invalid Stripe signature or event.", 400)
+        return response

@@ -574,7 +574,9 @@ def checkout_session_create(
         )
         if not prices.data:
             raise StripeUnavailableError(
-                f"No Stripe price for {plan}: run `manage.py billing_setup`.", code="billing_not_configured"
+                f"No Stripe price for {plan}: an operator must run `manage.py billing_setup`.",
+                code="billing_not_configured",
+                status_code=503,
             )
         session = stripe.checkout.Session.create(
             api_key=_api_key(),

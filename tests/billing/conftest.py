@@ -138,4 +138,5 @@ def subscription(*, status: str = "active", plan: str = "pro", **overrides: Any)
     sub["metadata"] = {"coliseum_plan": plan}
     sub["status"] = status
     sub.update(overrides)
+    sub["items"]["data"][0]["subscription"] = sub["id"]
     return sub
