@@ -1,0 +1,143 @@
+"""The numbers: events go through ingestion's one write path; the report's figures equal the raw counts,
+the KPI series (the body of GET /api/v1/kpis) and GET /api/v1/leaderboards for the same period."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from coliseum.models import Artist, Role, Show, Tenant
+from ingestion.selectors import kpi_series
+from ingestion.services import event_batch_ingest, processing_run_pending
+from reports.data import period_bounds
+from tests.factories import MembershipFactory, TenantFactory
+from tests.reports.conftest import pdf_text, period, rasterise_first_page, render
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_boards(settings: Any) -> None:
+    settings.LEADERBOARD_CACHE_SECONDS = 0
+
+
+def _event(n: int, type_: str, at: datetime, user: str, **properties: Any) -> dict[str, Any]:
+    return {"event_id": f"rep-{n}", "type": type_, "occurred_at": at.isoformat(), "user_id": user,
+            "properties": properties}  # fmt: skip
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    """An Enterprise tenant with two artists, one show and a known set of events over the last two days."""
+    tenant = TenantFactory.create(plan="enterprise", name="Lisbon Live", reporting_currency="EUR")
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent, older = now - timedelta(minutes=30), now - timedelta(hours=26)
+    play = "player.track_played"
+    events = [
+        _event(1, play, recent, "f1", track_id="t1", artist_id="a1", duration_seconds=200, city="Lisbon"),
+        _event(2, play, recent, "f2", track_id="t1", artist_id="a1", duration_seconds=100, city="Lisbon"),
+        _event(3, play, older, "f1", track_id="t2", artist_id="a1", duration_seconds=60, city="Porto"),
+        _event(4, play, older, "f3", track_id="t2", artist_id="a1", duration_seconds=60, city="Lisbon"),
+        _event(5, play, recent, "f1", track_id="t9", artist_id="a2", duration_seconds=30, city="Lisbon"),
+        _event(6, "coliseum.vote_cast", recent, "f1", artist_id="a1", show_id="s1", round=1, weight=2),
+        _event(7, "coliseum.vote_cast", recent, "f2", artist_id="a2", show_id="s1", round=1),
+        _event(8, "coliseum.vote_cast", recent, "f3", artist_id="a1", show_id="s1", round=1),
+        _event(9, "treasury.money_earned", older, "f2", amount_minor=1250, currency="EUR", reason="tip",
+               artist_id="a1"),
+    ]  # fmt: skip
+    result = event_batch_ingest(tenant=tenant, events=events, source="import")
+    assert not result.rejected, result.rejected
+    processing_run_pending()
+    a1 = Artist.objects.get(tenant=tenant, external_id="a1")
+    a1.name, a1.genres = "Maria Lua", ["fado"]
+    a1.save()
+    show = Show.objects.get(tenant=tenant, external_id="s1")
+    show.title, show.city = "Coliseu Night", "Lisbon"
+    show.save()
+    show.lineup.add(a1, Artist.objects.get(tenant=tenant, external_id="a2"))
+    client = APIClient()
+    client.force_authenticate(MembershipFactory.create(tenant=tenant, role=Role.OWNER).user)
+    return {"tenant": tenant, "client": client, "a1": a1, "show": show}
+
+
+def _report_json(client: APIClient, payload: dict[str, Any]) -> dict[str, Any]:
+    report_id = client.post("/api/v1/reports", {**payload, "format": "json"}, format="json").json()["id"]
+    assert render(report_id).status == "ready"
+    response = client.get(f"/api/v1/reports/{report_id}/download")
+    return json.loads(b"".join(response.streaming_content))  # type: ignore[attr-defined,no-any-return]
+
+
+def test_artist_report_equals_raw_counts_kpis_and_leaderboard(world: dict[str, Any], tmp_path: Path) -> None:
+    tenant: Tenant = world["tenant"]
+    client: APIClient = world["client"]
+    a1: Artist = world["a1"]
+    start, end = period(7)
+    payload = {"kind": "artist", "artist_id": a1.pk, "from": start, "to": end}
+
+    # when the artist's JSON report is rendered
+    data = _report_json(client, payload)
+
+    # then its totals are the raw counts of what was ingested
+    totals = data["totals"]
+    assert totals["plays"] == 4
+    assert totals["listen_seconds"] == 420
+    assert totals["unique_listeners"] == 3
+    assert totals["votes"] == 3  # weighted: 2 + 1
+    assert totals["money_earned"] == 1250
+    assert sum(day["plays"] for day in data["daily"]) == 4 and len(data["daily"]) == 7
+
+    # and they equal the KPI series (what GET /api/v1/kpis answers) for the same period
+    bounds = period_bounds(tenant, datetime.fromisoformat(start).date(), datetime.fromisoformat(end).date())
+    kpis = kpi_series(
+        tenant_id=tenant.pk,
+        metrics=list(totals),
+        period="daily",
+        start=bounds[0],
+        end=bounds[1],
+        artist_id=a1.pk,
+    )
+    assert kpis["totals"] == totals
+    assert [row["plays"] for row in kpis["series"]] == [day["plays"] for day in data["daily"]]
+
+    # and the ranks are the leaderboard API's
+    window = data["ranks"]["window"]
+    board = client.get("/api/v1/leaderboards", {"metric": "plays", "window": window}).json()
+    api_rank = next(e["rank"] for e in board["entries"] if e["artist_id"] == a1.pk)
+    assert data["ranks"]["overall"]["plays"]["rank"] == api_rank == 1
+    assert data["top_cities"][0] == {"city": "Lisbon", "plays": 3}
+    assert data["votes_per_show"][0]["votes"] == 3
+
+    # and the PDF of the same request prints the same figures
+    report_id = client.post("/api/v1/reports", {**payload, "format": "pdf"}, format="json").json()["id"]
+    render(report_id)
+    pdf = b"".join(client.get(f"/api/v1/reports/{report_id}/download").streaming_content)  # type: ignore[attr-defined]
+    text = pdf_text(pdf, tmp_path)
+    assert "Maria Lua" in text and "EUR 12.50" in text and "Coliseu Night" in text
+    rasterise_first_page(pdf, "report_artist_real_data")
+
+
+def test_show_and_tenant_reports_agree_with_the_votes_and_kpis(world: dict[str, Any]) -> None:
+    client: APIClient = world["client"]
+    start, end = period(7)
+
+    show = _report_json(client, {"kind": "show", "show_id": world["show"].pk, "from": start, "to": end})
+    round_one = show["rounds"][0]
+    assert round_one["round"] == 1
+    assert {v["artist"]: v["votes"] for v in round_one["votes"]}["Maria Lua"] == 3
+    assert round_one["winner"]["artist"] == "Maria Lua"
+    assert show["totals"]["votes"] == 4
+
+    overall = _report_json(client, {"kind": "tenant", "from": start, "to": end})
+    assert overall["totals"]["plays"] == 5
+    assert overall["totals"]["unique_listeners"] == 3
+    assert overall["top_artists"]["plays"][0] == {
+        "artist_id": world["a1"].pk,
+        "artist": "Maria Lua",
+        "value": 4,
+    }
+    assert sum(day["events"] for day in overall["daily"]) == 5 + 4  # plays + weighted votes
