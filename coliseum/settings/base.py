@@ -273,6 +273,22 @@ API_MAX_PAGE_SIZE = 100
 # Key for encrypting secrets stored in the database (webhook signing secrets). Defaults to SECRET_KEY.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 
+# --- reports ---
+# Private report/upload files go to PRIVATE_STORAGE_ROOT unless REPORTS_S3_BUCKET is set (then S3 via
+# django-storages; needs boto3 and the usual AWS_* credentials in the environment).
+REPORTS_S3_BUCKET = env.str("REPORTS_S3_BUCKET", default="")
+REPORTS_S3_REGION = env.str("REPORTS_S3_REGION", default="")
+REPORTS_S3_ENDPOINT_URL = env.str("REPORTS_S3_ENDPOINT_URL", default="")
+REPORTS_S3_PREFIX = env.str("REPORTS_S3_PREFIX", default="private")
+REPORTS_SHARE_MAX_SECONDS = 30 * 24 * 3600
+REPORTS_SHARE_DEFAULT_SECONDS = env.int("REPORTS_SHARE_DEFAULT_SECONDS", default=7 * 24 * 3600)
+REPORTS_MAX_PERIOD_DAYS = env.int("REPORTS_MAX_PERIOD_DAYS", default=400)
+REPORTS_FROM_EMAIL = env.str("REPORTS_FROM_EMAIL", default="reports@coliseum.localhost")
+UPLOAD_MAX_LOGO_BYTES = env.int("UPLOAD_MAX_LOGO_BYTES", default=1024 * 1024)
+UPLOAD_MAX_DOCUMENT_BYTES = env.int("UPLOAD_MAX_DOCUMENT_BYTES", default=10 * 1024 * 1024)
+# ClamAV: path of clamd's unix socket; empty = uploads are stored as "unscanned".
+CLAMD_SOCKET = env.str("CLAMD_SOCKET", default="")
+
 # --- ingestion ---
 # Dedupe window: an event_id / messageId is counted once per tenant within this many days (>= 7).
 INGEST_DEDUPE_WINDOW_DAYS = max(7, env.int("INGEST_DEDUPE_WINDOW_DAYS", default=30))
