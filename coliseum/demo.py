@@ -90,17 +90,18 @@ _LAST = [
     "Vega", "Costa", "Marlowe", "Reyes", "Okafor", "Lind", "Moreau", "Santos", "Hale", "Ibarra", "Kato",
     "Ferreira",
 ]  # fmt: skip
-# A few well-known spellings so fuzzy search has something to find in the demo ("metalica").
-_FAMOUS = [
-    "Metallica",
-    "Rosalia",
-    "Daft Punk",
-    "Bad Bunny",
-    "Radiohead",
-    "Bjork",
-    "Kendrick Lamar",
-    "Shakira",
-]
+# A few well-known names so fuzzy search has something to find in the demo ("metalica"), with their genres.
+_FAMOUS_GENRES = {
+    "Metallica": ["metal", "rock"],
+    "Rosalia": ["pop", "latin", "electronic"],
+    "Daft Punk": ["electronic"],
+    "Bad Bunny": ["reggaeton", "latin", "hip-hop"],
+    "Radiohead": ["rock", "indie", "electronic"],
+    "Bjork": ["electronic", "indie"],
+    "Kendrick Lamar": ["hip-hop"],
+    "Shakira": ["pop", "latin"],
+}
+_FAMOUS = list(_FAMOUS_GENRES)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,8 @@ def world_specs(anchor: datetime) -> tuple[list[ArtistSpec], list[ShowSpec]]:
         ArtistSpec(
             external_id=f"demo-artist-{i:04d}",
             name=name,
-            genres=rng.sample(GENRES, rng.randint(1, 3)),
+            # Drawn for every artist (so the random sequence does not depend on the famous list).
+            genres=_FAMOUS_GENRES.get(name, rng.sample(GENRES, rng.randint(1, 3))),
             home_city=rng.choice(CITIES)[0],
         )
         for i, name in enumerate(names)

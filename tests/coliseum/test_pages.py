@@ -54,6 +54,10 @@ def test_admin_revoke_action_revokes_through_the_service_and_audits(operator_cli
     assert response.status_code == 302
     assert ApiKey.objects.filter(revoked_at__isnull=True).count() == 0
     assert AuditEntry.objects.filter(action="api_key.revoked").count() == 2
+    active = operator_client.get("/admin/coliseum/apikey/?status=active").content.decode()
+    revoked = operator_client.get("/admin/coliseum/apikey/?status=revoked").content.decode()
+    assert all(k.key_id not in active for k in keys)
+    assert all(k.key_id in revoked for k in keys)
 
 
 def test_admin_role_change_is_audited(operator_client):
