@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,3 +67,20 @@ def _fresh_key_cache() -> None:
     from coliseum.selectors import api_key_cache_clear
 
     api_key_cache_clear()
+
+
+RAW_TABLES = (
+    "ingestion_event, ingestion_event_key, ingestion_pending, ingestion_backfill, ingestion_rollup_hourly, "
+    "ingestion_listener_hourly, ingestion_vote_counted"
+)
+
+
+@pytest.fixture
+def raw_tables_cleanup(transactional_db: Any) -> Iterator[None]:
+    """For tests with committed data (live server, other processes): the raw-SQL tables are not Django
+    models, so the test runner's flush does not empty them."""
+    yield
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {RAW_TABLES}")

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,18 +27,12 @@ from tests.ingestion.conftest import HOUR0
 from tests.ingestion.recount import recount
 
 ROOT = Path(__file__).resolve().parents[2]
-RAW_TABLES = (
-    "ingestion_event, ingestion_event_key, ingestion_pending, ingestion_backfill, ingestion_rollup_hourly, "
-    "ingestion_listener_hourly, ingestion_vote_counted"
-)
 
 
 @pytest.fixture
-def live_tenant(transactional_db: Any) -> Iterator[Tenant]:
+def live_tenant(raw_tables_cleanup: None) -> Tenant:
     """Committed data (other connections and processes see it); raw tables emptied afterwards."""
-    yield TenantFactory.create(plan="enterprise")
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {RAW_TABLES}")
+    return TenantFactory.create(plan="enterprise")
 
 
 def _stream(n: int, seed: int = 0) -> list[dict[str, Any]]:
