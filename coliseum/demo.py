@@ -296,8 +296,11 @@ def demo_accounts_seed() -> Tenant:
         tenant, _ = Tenant.objects.get_or_create(
             slug=creds.tenant_slug, defaults={"name": "Coliseum Demo", "reporting_currency": "USD"}
         )
-        if not Membership.objects.filter(tenant=tenant, user=owner).exists():
-            membership_create(tenant=tenant, user=owner, role=Role.OWNER, actor="system")
+        # The operator is also an admin of the demo tenant, so that after signing in at /admin/ the
+        # session-authenticated pages (the jumbotron) work for the demo tenant straight away.
+        for user, role in ((owner, Role.OWNER), (operator, Role.ADMIN)):
+            if not Membership.objects.filter(tenant=tenant, user=user).exists():
+                membership_create(tenant=tenant, user=user, role=role, actor="system")
         tenant_plan_assign(tenant=tenant, plan=Plan.ENTERPRISE, actor=operator)
         for kind, key_id, secret in (
             (ApiKeyKind.WRITE, DEMO_WRITE_KEY_ID, creds.write_key),

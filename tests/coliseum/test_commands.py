@@ -93,6 +93,7 @@ def test_seed_demo_builds_the_world_and_running_it_again_duplicates_nothing():
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("coliseum-demo")
     assert Membership.objects.get(tenant=demo, user__username="demo").role == "owner"
+    assert Membership.objects.get(tenant=demo, user__username="admin").role == "admin"
 
 
 def test_demo_banner_prints_urls_and_demo_credentials():
@@ -105,7 +106,7 @@ def test_demo_banner_prints_urls_and_demo_credentials():
         "/admin/",
         "/api/docs/",
         "/readyz",
-        "ws://localhost:8223",
+        "ws://localhost:8223/ws/leaderboards/",
         "/jumbotron/",
     ):
         assert url in out

@@ -26,8 +26,8 @@ class Command(BaseCommand):
             ("API docs", f"{base}/api/docs/"),
             ("OpenAPI schema", f"{base}/api/schema/"),
             ("Readiness", f"{base}/readyz"),
-            ("WebSockets", f"{ws}/ws/"),
-            ("Jumbotron", f"{base}/jumbotron/?tenant={creds.tenant_slug}"),
+            ("WebSockets", f"{ws}/ws/leaderboards/"),
+            ("Jumbotron", f"{base}/jumbotron/?tenant={creds.tenant_slug}  (sign in at /admin/ first)"),
         ]
         bar = "=" * 78
         out = [bar, "  Coliseum is starting (Ctrl-C stops everything)", bar]
