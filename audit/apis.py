@@ -123,13 +123,13 @@ class AdminAuditLogListApi(APIView):
             qs = qs.filter(tenant_id__in=Tenant.objects.filter(slug=slug).values("id"))
         return qs
 
-    @extend_schema(parameters=[AdminFilterSerializer], responses=_LIST_RESPONSES)
+    @extend_schema(parameters=[AdminFilterSerializer], responses=_LIST_RESPONSES, tags=["audit"])
     def get(self, request: Request) -> Response:
         return _page(request, self, self._queryset(request))
 
 
 class AdminAuditLogExportApi(AdminAuditLogListApi):
-    @extend_schema(parameters=[AdminFilterSerializer], responses=_CSV_RESPONSES)
+    @extend_schema(parameters=[AdminFilterSerializer], responses=_CSV_RESPONSES, tags=["audit"])
     def get(self, request: Request) -> StreamingHttpResponse:  # type: ignore[override]
         qs = self._queryset(request)
         with transaction.atomic():
@@ -147,13 +147,13 @@ class TenantAuditLogListApi(TenantApi):
         params.is_valid(raise_exception=True)
         return audit_entries_list(tenant_id=self.tenant.pk, **_filters(params.validated_data))
 
-    @extend_schema(parameters=[FilterSerializer], responses=_LIST_RESPONSES)
+    @extend_schema(parameters=[FilterSerializer], responses=_LIST_RESPONSES, tags=["audit"])
     def get(self, request: Request) -> Response:
         return _page(request, self, self._queryset(request))
 
 
 class TenantAuditLogExportApi(TenantAuditLogListApi):
-    @extend_schema(parameters=[FilterSerializer], responses=_CSV_RESPONSES)
+    @extend_schema(parameters=[FilterSerializer], responses=_CSV_RESPONSES, tags=["audit"])
     def get(self, request: Request) -> StreamingHttpResponse:  # type: ignore[override]
         if not audit_export_allowed(tenant=self.tenant):
             raise PlanRequiredError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -13,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coliseum.errors import ForbiddenError
+from coliseum.errors import ApplicationError, ForbiddenError
 
 from .health import health_snapshot
 from .history import history_read
@@ -26,7 +27,7 @@ class HealthGetApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["ops"])
     def get(self, request: Request) -> Response:
         snapshot = health_snapshot()
         return Response(snapshot, status=200)
@@ -38,7 +39,7 @@ class DashboardGetApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["ops"])
     def get(self, request: Request) -> Response:
         # The worker ping waits for replies; the console polls often, so it shows the last figures
         # the health endpoint and beat job see without pinging.
@@ -52,10 +53,17 @@ class MetricsGetApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR}, auth=[])
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR}, auth=[], tags=["ops"])
     def get(self, request: Request) -> HttpResponse:
         if not metrics_allowed(request._request):
             raise ForbiddenError(
                 "Metrics need the bearer token or an allowed address.", code="metrics_forbidden"
             )
-        return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
+        try:
+            body = metrics_text()
+        except (redis.RedisError, OSError) as exc:
+            # Request counters live in Redis: without it there is no honest answer; say so, not 500.
+            raise ApplicationError(
+                "Metrics are unavailable: Redis does not answer.", code="metrics_unavailable", status_code=503
+            ) from exc
+        return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

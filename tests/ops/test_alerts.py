@@ -76,3 +76,34 @@ def test_an_unreachable_webhook_does_not_break_evaluation(settings: SettingsWrap
     settings.OPS_ALERT_MIN_REQUESTS = 1
     web.get("/api/v1/kpis/boom")
     assert _evaluate() == ["api_error_rate:firing"]
+
+
+def test_alerts_go_to_sentry_when_it_is_configured(settings: SettingsWrapper, web: Client) -> None:
+    import sentry_sdk
+    from sentry_sdk.envelope import Envelope
+    from sentry_sdk.transport import Transport
+
+    captured: list[str] = []
+
+    class CapturingTransport(Transport):
+        def capture_envelope(self, envelope: Envelope) -> None:
+            for item in envelope.items:
+                event = item.get_event()
+                if event and event.get("message"):
+                    captured.append(str(event["message"]))
+
+    # given Sentry configured (its HTTP transport replaced by one that keeps the messages)
+    settings.SENTRY_DSN = "http://public@127.0.0.1:9/1"
+    settings.OPS_ALERT_MIN_REQUESTS = 1
+    sentry_sdk.init(dsn=settings.SENTRY_DSN, transport=CapturingTransport, default_integrations=False)
+    try:
+        web.get("/api/v1/kpis/boom")
+        # when the error-rate alert fires and is evaluated again
+        _evaluate()
+        _evaluate()
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.init(dsn=None)
+    # then Sentry got the firing message once
+    assert len(captured) == 1
+    assert captured[0].startswith(":rotating_light: FIRING API 5xx rate")
