@@ -110,3 +110,26 @@ def test_every_core_endpoint_is_in_the_openapi_schema(api_client):
         "/readyz",
     ):
         assert path in paths, path
+
+
+def test_a_huge_body_is_refused_with_413(api_client):
+    huge = '{"username": "' + "a" * (3 * 1024 * 1024) + '", "password": "x"}'
+
+    response = api_client.post("/api/v1/auth/token", data=huge, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_an_overlong_search_is_a_400_not_a_slow_query(tenant, member_client):
+    response = member_client(Role.VIEWER).get("/api/v1/artists", {"search": "x" * 5000})
+
+    assert response.status_code == 400
+    assert "search" in response.json()["error"]["details"]
+
+
+def test_an_unknown_key_id_is_404(tenant, member_client):
+    response = member_client(Role.ADMIN).delete("/api/v1/keys/" + "z" * 300)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
