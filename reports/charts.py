@@ -4,6 +4,7 @@ WeasyPrint renders inline <svg> directly. Every label is escaped; values are pla
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -15,14 +16,13 @@ INK = "#3b2f2a"
 
 
 def _nice_max(value: float) -> float:
-    """A round axis maximum at or above `value` (1, 2, 2.5, 5 x 10^n)."""
+    """An axis maximum at or above `value` whose four gridline steps are round (1, 2, 2.5, 5 x 10^n)."""
     if value <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+        return 4.0
+    raw_step = value / 4
+    magnitude = 10 ** math.floor(math.log10(raw_step))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw_step)
+    return float(max(step, 1) * 4)
 
 
 def _short(value: float) -> str:
