@@ -139,6 +139,72 @@ def report_downloaded(w: World) -> None:
     report_download_record(report=report, actor=w.owner, request=request)
 
 
+def report_share_link_used(w: World) -> None:
+    from reports.models import Report
+    from reports.services.links import share_link_use, share_token
+
+    expires = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    report = Report.objects.create(
+        tenant=w.tenant, kind="tenant", format="json", params={}, status="ready", share_expires_at=expires
+    )
+    token = share_token(report=report)
+    assert token is not None
+    share_link_use(token=token, request=RequestFactory().get("/r/x"))
+
+
+def report_schedule_created(w: World) -> None:
+    from reports.services.schedules import report_schedule_create
+
+    report_schedule_create(
+        tenant=w.tenant,
+        actor=w.owner,
+        kind="tenant",
+        format="json",
+        frequency="weekly",
+        params={},
+        recipient_user_ids=[w.owner.pk],
+    )
+
+
+def report_schedule_deleted(w: World) -> None:
+    from reports.services.schedules import report_schedule_create, report_schedule_delete
+
+    schedule = report_schedule_create(
+        tenant=w.tenant,
+        actor=w.owner,
+        kind="tenant",
+        format="json",
+        frequency="weekly",
+        params={},
+        recipient_user_ids=[w.owner.pk],
+    )
+    report_schedule_delete(tenant=w.tenant, schedule_id=schedule.pk, actor=w.owner)
+
+
+def plan_unassigned(w: World) -> None:
+    from billing.services import tenant_plan_assign, tenant_plan_unassign
+
+    tenant_plan_assign(tenant=w.tenant, plan="pro", actor=w.staff)
+    tenant_plan_unassign(tenant=w.tenant, actor=w.staff)
+
+
+def entitlement_overridden(w: World) -> None:
+    from billing.services import entitlement_override_set
+
+    entitlement_override_set(
+        tenant=w.tenant, name="leaderboard_depth", value=25, reason="walk", actor=w.staff
+    )
+
+
+def entitlement_override_cleared(w: World) -> None:
+    from billing.services import entitlement_override_clear, entitlement_override_set
+
+    entitlement_override_set(
+        tenant=w.tenant, name="leaderboard_depth", value=25, reason="walk", actor=w.staff
+    )
+    entitlement_override_clear(tenant=w.tenant, name="leaderboard_depth", actor=w.staff)
+
+
 def admin_add(w: World) -> None:
     response = w.admin().post("/admin/auth/group/add/", {"name": "walkers"})
     assert response.status_code == 302
@@ -177,8 +243,14 @@ CASES: list[tuple[str, Callable[[World], None], bool]] = [
     ("api_key.created", api_key_created, True),
     ("api_key.revoked", api_key_revoked, True),
     ("plan.assigned", plan_assigned, True),
+    ("plan.unassigned", plan_unassigned, True),
+    ("entitlement.overridden", entitlement_overridden, True),
+    ("entitlement.override_cleared", entitlement_override_cleared, True),
     ("report.created", report_created, True),
     ("report.downloaded", report_downloaded, True),
+    ("report.share_link_used", report_share_link_used, True),
+    ("report_schedule.created", report_schedule_created, True),
+    ("report_schedule.deleted", report_schedule_deleted, True),
     ("admin.add", admin_add, False),
     ("admin.change", admin_change, False),
     ("admin.delete", admin_delete, False),
