@@ -44,7 +44,8 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "plan", "reporting_currency", "timezone", "member_count", "created_at")
     list_filter = ("plan", "reporting_currency")
     search_fields = ("slug", "name")
-    readonly_fields = ("created_at",)
+    # The plan in force is billing's to decide (operator assignment in "Billing accounts", or Stripe).
+    readonly_fields = ("plan", "created_at")
     inlines = [MembershipInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:

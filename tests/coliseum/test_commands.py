@@ -55,6 +55,13 @@ def test_create_tenant_refuses_an_existing_slug_and_changes_nothing():
     assert Tenant.objects.count() == 1 and ApiKey.objects.count() == 2
 
 
+def test_create_tenant_without_a_plan_starts_on_basic_with_no_operator_assignment():
+    created = json.loads(_run("create_tenant", "smallclub", "--json"))
+
+    assert Tenant.objects.get(slug=created["tenant"]).plan == "basic"
+    assert not AuditEntry.objects.filter(action="plan.assigned").exists()
+
+
 def test_create_tenant_without_json_prints_the_secrets_once_for_a_human():
     out = _run("create_tenant", "jazzclub", "--plan", "enterprise")
 

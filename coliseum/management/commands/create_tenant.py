@@ -27,7 +27,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
-        parser.add_argument("--plan", choices=Plan.values, default=Plan.BASIC)
+        parser.add_argument(
+            "--plan",
+            choices=Plan.values,
+            default=None,
+            help="Operator-assigned plan (wins over Stripe while set). Omit to start on Basic and let Stripe "
+            "subscriptions decide.",
+        )
         parser.add_argument("--name", default="", help="Display name (default: from the slug).")
         parser.add_argument("--username", default="", help="Owner username (default: <slug>-owner).")
         parser.add_argument("--currency", default="USD", help="Reporting currency (ISO 4217).")
@@ -61,7 +67,8 @@ class Command(BaseCommand):
                     timezone=options["timezone"],
                     actor="system",
                 )
-                tenant_plan_assign(tenant=tenant, plan=options["plan"], actor="system")
+                if options["plan"]:
+                    tenant_plan_assign(tenant=tenant, plan=options["plan"], actor="system")
                 write = api_key_create(tenant=tenant, kind=ApiKeyKind.WRITE, name="default", actor="system")
                 webhook = api_key_create(
                     tenant=tenant, kind=ApiKeyKind.WEBHOOK, name="default", actor="system"
@@ -79,6 +86,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
+        tenant.refresh_from_db(fields=["plan"])
         self.stdout.write(self.style.SUCCESS(f"Created tenant {tenant.slug!r} on the {tenant.plan} plan."))
         self.stdout.write("These secrets are shown once; store them now:")
         for key, value in result.items():
