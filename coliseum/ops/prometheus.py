@@ -97,14 +97,14 @@ def metrics_text() -> bytes:
 
 def metrics_allowed(request: HttpRequest) -> bool:
     """A matching `Authorization: Bearer <METRICS_TOKEN>` (constant-time compare), or a client address in
-    METRICS_ALLOWED_IPS (addresses or CIDR networks). With neither configured, loopback only."""
+    METRICS_ALLOWED_IPS (addresses or CIDR networks). With neither configured nobody may scrape: behind a
+    reverse proxy every request comes from the proxy's (often loopback) address, so no address is trusted
+    by default."""
     token = str(ops_setting("METRICS_TOKEN") or "")
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer ") and constant_time_equals(header[7:].strip(), token):
         return True
     allowed: list[str] = list(ops_setting("METRICS_ALLOWED_IPS") or [])
-    if not token and not allowed:
-        allowed = ["127.0.0.1/32", "::1/128"]
     try:
         client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:

@@ -79,13 +79,11 @@ def test_metrics_ip_allowlist_accepts_networks_and_refuses_others(settings: Sett
     assert Client(REMOTE_ADDR="10.20.30.40").get("/metrics").status_code == 200
     assert Client(REMOTE_ADDR="192.0.2.7").get("/metrics").status_code == 200
     assert Client(REMOTE_ADDR="192.0.2.8").get("/metrics").status_code == 403
-    assert (
-        Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 403
-    )  # the allowlist replaces loopback
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 403  # loopback is not implied
 
 
-def test_metrics_without_configuration_answer_loopback_only(settings: SettingsWrapper) -> None:
+def test_metrics_without_configuration_answer_nobody(settings: SettingsWrapper) -> None:
     settings.METRICS_TOKEN = ""
     settings.METRICS_ALLOWED_IPS = []
-    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 200
-    assert Client(REMOTE_ADDR="198.51.100.1").get("/metrics").status_code == 403
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 403
+    assert Client(REMOTE_ADDR="198.51.100.1").get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
