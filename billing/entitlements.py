@@ -5,11 +5,13 @@ Operators can override single entitlements per tenant (billing.models.Entitlemen
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
 
 from coliseum.models import Plan, Tenant
 
@@ -137,37 +139,78 @@ def entitlements_invalidate(tenant_id: int) -> None:
     cache.delete(CACHE_KEY.format(tenant_id=tenant_id))
 
 
+# One round trip on a cache miss: the plan in force, the billing account's plan inputs (for the deadline at
+# which the plan lapses by itself) and the overrides. Tables are billing's own plus coliseum_tenant's plan.
+_SNAPSHOT_SQL = """
+SELECT t.plan,
+       a.id IS NOT NULL,
+       a.operator_plan, a.subscription_status, a.subscription_plan,
+       a.current_period_end, a.cancel_at_period_end, a.past_due_since,
+       COALESCE((SELECT jsonb_object_agg(o.name, o.value)
+                   FROM billing_entitlementoverride o WHERE o.tenant_id = t.id), '{}'::jsonb)
+  FROM coliseum_tenant t
+  LEFT JOIN billing_billingaccount a ON a.tenant_id = t.id
+ WHERE t.id = %s
+"""
+
+
 def _snapshot_load(tenant_id: int) -> dict[str, Any]:
-    """The inputs of entitlements_for, read from the database in two queries."""
-    from .models import BillingAccount, EntitlementOverride
+    """The inputs of entitlements_for, read from the database in one query."""
+    from .models import BillingAccount
+    from .services import plan_deadline
 
-    plan = Tenant.objects.filter(pk=tenant_id).values_list("plan", flat=True).first() or Plan.BASIC
-    account = BillingAccount.objects.filter(tenant_id=tenant_id).first()
-    overrides = dict(EntitlementOverride.objects.filter(tenant_id=tenant_id).values_list("name", "value"))
+    with connection.cursor() as cursor:
+        cursor.execute(_SNAPSHOT_SQL, [tenant_id])
+        row = cursor.fetchone()
+    if row is None:
+        return {"plan": str(Plan.BASIC), "overrides": {}, "review_at": None}
+    (
+        plan,
+        has_account,
+        operator_plan,
+        status,
+        sub_plan,
+        period_end,
+        cancel_at_end,
+        past_due_since,
+        overrides,
+    ) = row
     review_at = None
-    if account is not None:
-        from .services import plan_deadline
-
+    if has_account:
+        account = BillingAccount(
+            operator_plan=operator_plan,
+            subscription_status=status,
+            subscription_plan=sub_plan,
+            current_period_end=period_end,
+            cancel_at_period_end=cancel_at_end,
+            past_due_since=past_due_since,
+        )
         deadline = plan_deadline(account)
         review_at = deadline.timestamp() if deadline else None
-    return {"plan": str(plan), "overrides": overrides, "review_at": review_at}
+    if isinstance(overrides, str):
+        overrides = json.loads(overrides)
+    return {"plan": str(plan), "overrides": overrides or {}, "review_at": review_at}
 
 
 def entitlements_for(tenant: Tenant) -> Entitlements:
     """The entitlements in force for a tenant now: its plan's row, with operator overrides applied.
 
-    One Redis GET when warm. The plan is read from the database when the cache is filled (not from the
-    passed instance, which may be stale: a long-lived WebSocket consumer sees a plan change at once). When a
-    grace period or paid period has run out since, the plan is re-resolved (and `Tenant.plan` updated) here,
-    lazily, as well as by the beat job."""
-    key = CACHE_KEY.format(tenant_id=tenant.pk)
+    One Redis GET when warm, one query when not. The plan is read from the database when the cache is filled
+    (not from the passed instance, which may be stale: a long-lived WebSocket consumer sees a plan change at
+    once). When a grace period or paid period has run out since, the plan is re-resolved (and `Tenant.plan`
+    updated) here, lazily, as well as by the beat job."""
+    return entitlements_for_tenant_id(tenant.pk)
+
+
+def entitlements_for_tenant_id(tenant_id: int) -> Entitlements:
+    key = CACHE_KEY.format(tenant_id=tenant_id)
     snapshot = cache.get(key)
     if snapshot is None or (snapshot["review_at"] is not None and snapshot["review_at"] <= time.time()):
         if snapshot is not None:
             from .services import tenant_plan_refresh
 
-            tenant_plan_refresh(tenant_id=tenant.pk)
-        snapshot = _snapshot_load(tenant.pk)
+            tenant_plan_refresh(tenant_id=tenant_id)
+        snapshot = _snapshot_load(tenant_id)
         cache.set(key, snapshot, CACHE_SECONDS)
     return _apply_overrides(entitlements_for_plan(snapshot["plan"]), snapshot["overrides"])
 

@@ -19,28 +19,53 @@ if TYPE_CHECKING:
 # coliseum.tenancy) is still initialising (DEFAULT_THROTTLE_CLASSES is read in APIView's class body).
 
 THROTTLE_KEY = "throttle:api:{tenant_id}:{minute}"
+# Which tenant a (user, X-Tenant) pair acts for, remembered briefly so that counting costs no query; a
+# membership change shows within this many seconds (it only decides whose budget a request is counted in).
+MEMBER_KEY = "billing:throttle-member:{user_id}:{slug}"
+MEMBER_SECONDS = 60
+
+
+def _tenant_id_for(request: Request) -> int | None:
+    from django.core.cache import cache
+
+    from coliseum.errors import ApplicationError
+    from coliseum.models import Tenant
+
+    from .permissions import request_tenant
+
+    tenant = getattr(request, "tenant", None)
+    if isinstance(tenant, Tenant):
+        return int(tenant.pk)
+    slug = request.headers.get("X-Tenant") or request.query_params.get("tenant") or ""
+    key = MEMBER_KEY.format(user_id=request.user.pk, slug=slug[:64])
+    cached = cache.get(key)
+    if cached is None:
+        try:
+            cached = int(request_tenant(request).pk)
+        except ApplicationError:
+            cached = 0  # no tenant, several, or not a member: the view answers that
+        cache.set(key, cached, MEMBER_SECONDS)
+    return int(cached) or None
 
 
 class TenantPlanThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
-        from coliseum.errors import ApplicationError, RateLimitedError
+        from coliseum.errors import RateLimitedError
 
-        from .entitlements import entitlements_for
-        from .permissions import request_tenant
+        from .entitlements import entitlements_for_tenant_id
         from .services import USAGE_KEY, USAGE_TTL_SECONDS, usage_period
 
         user = getattr(request, "user", None)
         if not isinstance(user, AbstractBaseUser) or not user.is_authenticated:
             return True
-        try:
-            tenant = request_tenant(request)
-        except ApplicationError:
+        tenant_id = _tenant_id_for(request)
+        if tenant_id is None:
             return True
-        limit = entitlements_for(tenant).api_requests_per_minute
+        limit = entitlements_for_tenant_id(tenant_id).api_requests_per_minute
         now = time.time()
         minute = int(now // 60)
-        key = THROTTLE_KEY.format(tenant_id=tenant.pk, minute=minute)
-        usage_key = USAGE_KEY.format(tenant_id=tenant.pk, period=usage_period(), kind="api_calls")
+        key = THROTTLE_KEY.format(tenant_id=tenant_id, minute=minute)
+        usage_key = USAGE_KEY.format(tenant_id=tenant_id, period=usage_period(), kind="api_calls")
         pipe = get_redis_connection("default").pipeline()
         pipe.incr(key)
         pipe.expire(key, 120)

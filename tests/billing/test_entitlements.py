@@ -100,11 +100,17 @@ def test_a_plan_change_is_seen_at_once_even_through_a_stale_tenant_instance() ->
     assert entitlements_for(stale).live_feed is True
 
 
-def test_entitlements_are_served_from_redis_once_warm(django_assert_num_queries: Any) -> None:
+def test_entitlements_cost_one_query_cold_and_none_warm(django_assert_num_queries: Any) -> None:
+    # given a Pro tenant with an override, its entitlements not cached
     tenant = TenantFactory.create()
-    entitlements_for(tenant)
+    tenant_plan_assign(tenant=tenant, plan="pro")
+    entitlement_override_set(tenant=tenant, name="leaderboard_depth", value=250)
+    # then the first read is one query, and later ones none
+    with django_assert_num_queries(1):
+        assert entitlements_for(tenant).leaderboard_depth == 250
     with django_assert_num_queries(0):
-        assert entitlements_for(tenant).plan == "basic"
+        ent = entitlements_for(tenant)
+    assert ent.plan == "pro" and ent.leaderboard_depth == 250
 
 
 def test_an_override_replaces_one_entitlement_is_audited_and_can_be_cleared() -> None:
