@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
-from django.db import models
+from django.db import models, router, transaction
 from django.http import HttpRequest
 
 from coliseum.models import Tenant
@@ -53,6 +53,12 @@ class AuditedAdminMixin:
         result = super().log_change(request, obj, message)  # type: ignore[misc]
         self._audit(request, obj, "change", message)
         return result
+
+    def response_action(self, request: HttpRequest, queryset: Any) -> Any:
+        # The bulk "delete selected" action logs before it deletes and Django does not wrap the two in a
+        # transaction; doing it here keeps the audit row and the change together, for every admin action.
+        with transaction.atomic(using=router.db_for_write(self.model)):  # type: ignore[attr-defined]
+            return super().response_action(request, queryset)  # type: ignore[misc]
 
     def log_deletions(self, request: HttpRequest, queryset: Iterable[models.Model]) -> Any:
         objects = list(queryset)  # called before the delete: capture the rows now

@@ -91,3 +91,16 @@ def test_the_admin_index_carries_the_dashboard_for_staff(admin_client: Client) -
     assert 'data-url="/api/v1/admin/dashboard"' in page
     assert "ops/dashboard.js" in page
     assert page.count("data-chart=") == 4
+
+
+def test_bulk_delete_in_the_admin_audits_each_object(admin_client: Client, operator: User) -> None:
+    artists = [ArtistFactory.create() for _ in range(2)]
+    response = admin_client.post(
+        "/admin/coliseum/artist/",
+        {"action": "delete_selected", "_selected_action": [a.pk for a in artists], "post": "yes"},
+    )
+    assert response.status_code == 302
+    deleted = AuditEntry.objects.filter(action="admin.delete").order_by("target_id")
+    assert sorted(e.target_id for e in deleted) == sorted(str(a.pk) for a in artists)
+    assert {e.tenant_id for e in deleted} == {a.tenant_id for a in artists}
+    assert all(e.actor_user_id == operator.pk for e in deleted)
