@@ -33,6 +33,8 @@ def test_every_core_admin_changelist_and_form_loads_for_a_superuser(operator_cli
     show.lineup.add(artist)
     key = api_key_create(tenant=tenant, kind="webhook").key
 
+    index = operator_client.get("/admin/")
+    assert index.status_code == 200 and "coliseum/admin.css" in index.content.decode()
     for model in ("tenant", "membership", "artist", "show", "apikey"):
         assert operator_client.get(f"/admin/coliseum/{model}/").status_code == 200, model
     for model, obj in (("tenant", tenant), ("membership", membership), ("artist", artist), ("show", show)):
