@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coliseum.errors import ApplicationError
+from coliseum.errors import ApplicationError, PayloadTooLargeError
 from coliseum.models import Role
 from coliseum.pagination import PageNumberPagination
 from coliseum.tenancy import TenantApi
@@ -117,7 +117,12 @@ class ReportOutputSerializer(serializers.ModelSerializer):
 
 
 def _file_response(report: Report, *, inline: bool = False) -> FileResponse:
-    handle = private_storage().open(report.file_name, "rb")
+    try:
+        handle = private_storage().open(report.file_name, "rb")
+    except OSError as exc:  # removed from storage (retention, operator): say so, never a 500
+        raise ApplicationError(
+            "The report file is no longer available.", code="report_file_gone", status_code=410
+        ) from exc
     response = FileResponse(
         handle, content_type=report.content_type, as_attachment=not inline, filename=report.download_filename
     )
@@ -281,6 +286,16 @@ class UploadCreateApi(TenantApi):
         ),
     )
     def post(self, request: Request) -> Response:
+        # Refuse an oversized body before it is parsed (and spooled to disk); the exact check follows.
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        ceiling = max(settings.UPLOAD_MAX_LOGO_BYTES, settings.UPLOAD_MAX_DOCUMENT_BYTES) + 64 * 1024
+        if declared > ceiling:
+            raise PayloadTooLargeError(
+                f"Uploads are limited to {ceiling // 1024} KB.", details={"max_bytes": ceiling}
+            )
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = upload_create(

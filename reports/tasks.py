@@ -10,7 +10,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from coliseum.errors import ApplicationError
 
-from .services.reports import report_fail, report_render_run, report_retry_note
+from .services.reports import report_fail, report_render_run, report_retry_note, report_stale_requeue
 from .services.schedules import report_schedules_run_due
 
 logger = logging.getLogger(__name__)
@@ -66,3 +66,8 @@ def report_render(self: Any, report_id: int) -> None:
 @shared_task(name="reports.tasks.report_schedules_run")
 def report_schedules_run() -> int:
     return report_schedules_run_due()
+
+
+@shared_task(name="reports.tasks.report_stale_requeue")
+def report_stale_requeue_task() -> int:
+    return report_stale_requeue()

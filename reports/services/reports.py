@@ -64,6 +64,34 @@ def _logo_check(*, tenant: Tenant, upload_id: int) -> Upload:
     return upload
 
 
+def report_options_check(
+    *,
+    tenant: Tenant,
+    kind: str,
+    artist_id: int | None,
+    show_id: int | None,
+    branding: dict[str, Any] | None,
+    share: dict[str, Any] | None,
+) -> Entitlements:
+    """The plan gates and id checks shared by report requests and schedules (quota is checked per report)."""
+    ent: Entitlements = entitlements_for(tenant)
+    if branding and not ent.report_custom_branding:
+        raise _plan_required("Custom branding is not part of your plan.", lambda e: e.report_custom_branding)
+    if share and share.get("one_time") and not ent.report_one_time_links:
+        raise _plan_required(
+            "One-time share links are not part of your plan.", lambda e: e.report_one_time_links
+        )
+    if kind == ReportKind.ARTIST:
+        if artist_id is None or not Artist.objects.filter(tenant=tenant, pk=artist_id).exists():
+            raise NotFoundError("No such artist.", code="artist_not_found")
+    elif kind == ReportKind.SHOW:
+        if show_id is None or not Show.objects.filter(tenant=tenant, pk=show_id).exists():
+            raise NotFoundError("No such show.", code="show_not_found")
+    if branding and branding.get("logo_upload_id") is not None:
+        _logo_check(tenant=tenant, upload_id=int(branding["logo_upload_id"]))
+    return ent
+
+
 def report_request(
     *,
     tenant: Tenant,
@@ -81,21 +109,9 @@ def report_request(
     request: HttpRequest | None = None,
 ) -> Report:
     """Check the plan, the quota and every referenced id (through the tenant), record and queue a report."""
-    ent: Entitlements = entitlements_for(tenant)
-    if branding and not ent.report_custom_branding:
-        raise _plan_required("Custom branding is not part of your plan.", lambda e: e.report_custom_branding)
-    if share and share.get("one_time") and not ent.report_one_time_links:
-        raise _plan_required(
-            "One-time share links are not part of your plan.", lambda e: e.report_one_time_links
-        )
-    if kind == ReportKind.ARTIST:
-        if artist_id is None or not Artist.objects.filter(tenant=tenant, pk=artist_id).exists():
-            raise NotFoundError("No such artist.", code="artist_not_found")
-    elif kind == ReportKind.SHOW:
-        if show_id is None or not Show.objects.filter(tenant=tenant, pk=show_id).exists():
-            raise NotFoundError("No such show.", code="show_not_found")
-    if branding and branding.get("logo_upload_id") is not None:
-        _logo_check(tenant=tenant, upload_id=int(branding["logo_upload_id"]))
+    ent = report_options_check(
+        tenant=tenant, kind=kind, artist_id=artist_id, show_id=show_id, branding=branding, share=share
+    )
 
     params: dict[str, Any] = {"from": start_day.isoformat(), "to": end_day.isoformat(), "title": title}
     if artist_id is not None and kind == ReportKind.ARTIST:
@@ -146,7 +162,23 @@ def report_request(
 def _enqueue(report_id: int) -> None:
     from ..tasks import report_render
 
-    report_render.delay(report_id)
+    try:
+        report_render.delay(report_id)
+    except Exception:  # broker unreachable: the report stays queued and report_stale_requeue sends it again
+        logger.exception("report not queued; the requeue job will retry", extra={"report_id": report_id})
+
+
+def report_stale_requeue(*, now: datetime | None = None) -> int:
+    """Send again reports left queued > 10 min (broker was down) or rendering > 30 min (worker lost and the
+    message with it). Rendering is idempotent, so a duplicate delivery is harmless."""
+    now = now or timezone.now()
+    stale = Report.objects.filter(
+        status=ReportStatus.QUEUED, created_at__lt=now - timedelta(minutes=10)
+    ) | Report.objects.filter(status=ReportStatus.RENDERING, started_at__lt=now - timedelta(minutes=30))
+    ids = list(stale.values_list("pk", flat=True)[:500])
+    for report_id in ids:
+        _enqueue(report_id)
+    return len(ids)
 
 
 def _branding_for(report: Report) -> Branding:

@@ -16,7 +16,7 @@ from coliseum.errors import ApplicationError, NotFoundError
 from coliseum.models import Membership, Tenant
 
 from ..models import Frequency, ReportSchedule
-from .reports import report_request
+from .reports import report_options_check, report_request
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,15 @@ def report_schedule_create(
     recipient_user_ids: list[int],
     request: Any = None,
 ) -> ReportSchedule:
+    # Refuse now what every run would refuse (plan gates, other tenants' ids) rather than fail weekly.
+    report_options_check(
+        tenant=tenant,
+        kind=kind,
+        artist_id=params.get("artist_id"),
+        show_id=params.get("show_id"),
+        branding=params.get("branding"),
+        share=params.get("share"),
+    )
     members = list(Membership.objects.filter(tenant=tenant, user_id__in=recipient_user_ids))
     if len(members) != len(set(recipient_user_ids)):
         raise NotFoundError("Every recipient must be a member of this tenant.", code="recipient_not_found")

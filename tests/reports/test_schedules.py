@@ -106,3 +106,19 @@ def test_schedules_are_listed_and_deleted_within_the_tenant(
     assert stranger.delete(f"/api/v1/report-schedules/{schedule_id}").status_code == 404
     assert owner_client.delete(f"/api/v1/report-schedules/{schedule_id}").status_code == 204
     assert ReportSchedule.objects.count() == 0
+
+
+def test_schedule_is_refused_up_front_when_the_plan_does_not_allow_it(
+    client_for: Callable[[User], APIClient],
+) -> None:
+    basic = TenantFactory.create(plan="basic")
+    member = MembershipFactory.create(tenant=basic)
+    response = client_for(member.user).post(
+        "/api/v1/report-schedules",
+        {"kind": "tenant", "format": "pdf", "frequency": "weekly", "recipient_user_ids": [member.user.pk],
+         "branding": {"primary_color": "#000000"}},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "plan_required"
+    assert ReportSchedule.objects.count() == 0

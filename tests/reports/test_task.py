@@ -3,14 +3,17 @@ at once; rendering twice changes nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from coliseum.models import Artist, Tenant
 from reports.models import Report, ReportStatus
+from reports.services.reports import report_stale_requeue
 from reports.tasks import MAX_RETRIES, retry_countdown
 from tests.factories import ArtistFactory
 from tests.reports.conftest import period, render
@@ -70,3 +73,23 @@ def test_rendering_again_is_a_no_op(owner_client: APIClient, tenant: Tenant, pri
     assert first.status == second.status == ReportStatus.READY
     assert second.file_name == first.file_name and second.attempts == 1
     assert len(list((private_root / "reports" / str(tenant.pk)).iterdir())) == 1
+
+
+def test_reports_left_queued_are_sent_again(owner_client: APIClient, tenant: Tenant) -> None:
+    # given one report queued long ago (its broker message lost) and one just queued
+    old, _ = queued(owner_client, tenant)
+    Report.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=11))
+    queued(owner_client, tenant)
+
+    # when the requeue job runs, then only the stale one is sent again
+    assert report_stale_requeue() == 1
+
+
+def test_a_file_removed_from_storage_answers_410(
+    owner_client: APIClient, tenant: Tenant, private_root: Path
+) -> None:
+    report = render(queued(owner_client, tenant)[0])
+    (private_root / report.file_name).unlink()
+    response = owner_client.get(f"/api/v1/reports/{report.pk}/download")
+    assert response.status_code == 410
+    assert response.json()["error"]["code"] == "report_file_gone"

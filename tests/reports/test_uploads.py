@@ -195,3 +195,12 @@ def test_another_tenants_logo_is_refused(
     response = owner_client.post("/api/v1/reports", payload, format="json")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "upload_not_found"
+
+
+def test_a_declared_huge_body_is_refused_before_parsing(owner_client: APIClient) -> None:
+    response = owner_client.generic(
+        "POST", "/api/v1/uploads", "x" * 10, content_type="multipart/form-data; boundary=x",
+        CONTENT_LENGTH=str(200 * 1024 * 1024),
+    )  # fmt: skip
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
