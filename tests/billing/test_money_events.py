@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from billing.services import MONEY_EVENT_NAMESPACE
 from coliseum.models import Artist, Tenant
 from ingestion.selectors import rollup_totals
 from ingestion.services import processing_run_pending
-from tests.factories import TenantFactory
+from tests.factories import MembershipFactory, TenantFactory
 
 from .conftest import Deliver
 from .fakestripe import FakeStripe, fixture
@@ -53,6 +54,14 @@ def test_a_paid_ticket_checkout_reaches_the_kpis_once_even_when_redelivered(
     # then the artist's money_spent is the ticket price, counted once, in its currency
     assert _money_spent(tenant) == {"artist-ext-1": 2500}
     assert _money_spent(tenant, "USD") == {}
+    # and the KPI API shows it
+    client = APIClient()
+    client.force_authenticate(MembershipFactory.create(tenant=tenant).user)
+    kpis = client.get(
+        "/api/v1/kpis", {"metrics": "money_spent", "currency": "EUR", "artist_id": "artist-ext-1"}
+    )
+    assert kpis.status_code == 200
+    assert kpis.json()["totals"]["money_spent"] == 2500
 
 
 def test_the_same_payment_reported_under_a_new_stripe_event_id_is_deduplicated_by_ingestion(
