@@ -140,3 +140,38 @@ def test_seed_demo_events_go_through_ingestion_once_and_feed_the_rollups():
     plays = rollup_totals(tenant_id=demo.pk, metric="plays", start=None, end=None)
     assert 150 < sum(plays.values()) < 400
     assert set(plays) <= set(Artist.objects.filter(tenant=demo).values_list("pk", flat=True))
+
+
+def test_ensure_database_creates_a_missing_database_once_with_the_configured_credentials(settings):
+    import psycopg
+
+    from coliseum.management.commands.ensure_database import database_ensure, maintenance_conninfo
+
+    db = {**settings.DATABASES["default"], "NAME": "coliseum_core_ensure_probe"}
+    admin = maintenance_conninfo(db)
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS coliseum_core_ensure_probe")
+    try:
+        assert database_ensure(db) is True
+        assert database_ensure(db) is False
+        with psycopg.connect(**{**admin, "dbname": "coliseum_core_ensure_probe"}) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("coliseum_core_ensure_probe",)
+    finally:
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS coliseum_core_ensure_probe")
+
+
+def test_the_maintenance_connection_keeps_host_port_user_and_password():
+    from coliseum.management.commands.ensure_database import maintenance_conninfo
+
+    params = maintenance_conninfo(
+        {"NAME": "coliseum", "HOST": "db", "PORT": 5433, "USER": "app", "PASSWORD": "s3cret", "OPTIONS": {}}
+    )
+
+    assert params["dbname"] == "postgres"
+    assert (params["host"], params["port"], params["user"], params["password"]) == (
+        "db",
+        "5433",
+        "app",
+        "s3cret",
+    )

@@ -23,6 +23,16 @@ def maintenance_conninfo(db: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def database_ensure(db: dict[str, Any]) -> bool:
+    """CREATE DATABASE db["NAME"] unless it exists. Returns whether it was created."""
+    name = db["NAME"]
+    with psycopg.connect(**maintenance_conninfo(db), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return True
+
+
 class Command(BaseCommand):
     help = "Create the configured database if it does not exist (DATABASE_URL or POSTGRES_*)."
 
@@ -31,14 +41,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         db = settings.DATABASES[options["database"]]
-        name = db["NAME"]
         try:
-            with psycopg.connect(**maintenance_conninfo(db), autocommit=True) as conn:
-                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-                if exists:
-                    self.stdout.write(f"Database {name!r} exists.")
-                    return
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            created = database_ensure(db)
         except psycopg.Error as exc:
-            raise CommandError(f"Could not reach PostgreSQL to create {name!r}: {exc}") from exc
-        self.stdout.write(self.style.SUCCESS(f"Created database {name!r}."))
+            raise CommandError(f"Could not reach PostgreSQL to create {db['NAME']!r}: {exc}") from exc
+        if created:
+            self.stdout.write(self.style.SUCCESS(f"Created database {db['NAME']!r}."))
+        else:
+            self.stdout.write(f"Database {db['NAME']!r} exists.")
