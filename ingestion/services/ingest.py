@@ -141,29 +141,25 @@ def _str_or_none(value: Any) -> str | None:
 # those, and queue them for processing. Duplicates inside one request are removed before this runs.
 _INSERT_SQL = """
 WITH batch AS (
-    SELECT * FROM unnest(
-        %(event_id)s::text[], %(type)s::text[], %(occurred_at)s::timestamptz[], %(user_id)s::text[],
-        %(session_id)s::text[], %(device_id)s::text[], %(artist_id)s::bigint[], %(show_id)s::bigint[],
-        %(city)s::text[], %(genre)s::text[], %(amount_minor)s::bigint[], %(currency)s::text[],
-        %(properties)s::text[], %(context)s::text[]
-    ) AS b(event_id, type, occurred_at, user_id, session_id, device_id, artist_id, show_id, city, genre,
-           amount_minor, currency, properties, context)
+    SELECT * FROM json_to_recordset(%s::json) AS b(
+        event_id text, type text, occurred_at timestamptz, user_id text, session_id text, device_id text,
+        artist_id bigint, show_id bigint, city text, genre text, amount_minor bigint, currency text,
+        properties jsonb, context jsonb)
 ), fresh AS (
     INSERT INTO ingestion_event_key (tenant_id, event_id)
-    SELECT %(tenant_id)s, event_id FROM batch
+    SELECT %s, event_id FROM batch
     ON CONFLICT DO NOTHING
     RETURNING event_id
 ), logged AS (
     INSERT INTO ingestion_event (tenant_id, event_id, type, occurred_at, user_id, session_id, device_id,
         artist_id, show_id, city, genre, amount_minor, currency, properties, context, source)
-    SELECT %(tenant_id)s, b.event_id, b.type, b.occurred_at, b.user_id, b.session_id, b.device_id,
-        b.artist_id, b.show_id, b.city, b.genre, b.amount_minor, b.currency, b.properties::jsonb,
-        b.context::jsonb, %(source)s
+    SELECT %s, b.event_id, b.type, b.occurred_at, b.user_id, b.session_id, b.device_id, b.artist_id,
+        b.show_id, b.city, b.genre, b.amount_minor, b.currency, b.properties, b.context, %s
     FROM batch b JOIN fresh USING (event_id)
     RETURNING id, occurred_at
 ), queued AS (
     INSERT INTO ingestion_pending (tenant_id, event_pk, occurred_at)
-    SELECT %(tenant_id)s, id, occurred_at FROM logged
+    SELECT %s, id, occurred_at FROM logged
     RETURNING 1
 )
 SELECT count(*) FROM queued
@@ -175,30 +171,35 @@ def _rows_insert(*, tenant_id: int, rows: list[_Row], source: str) -> int:
         tenant_id=tenant_id, external_ids={r.artist_ext for r in rows if r.artist_ext}
     )
     show_map = shows_resolve(tenant_id=tenant_id, external_ids={r.show_ext for r in rows if r.show_ext})
-    params = {
-        "tenant_id": tenant_id,
-        "source": source,
-        "event_id": [r.event_id for r in rows],
-        "type": [r.type for r in rows],
-        "occurred_at": [r.occurred_at for r in rows],
-        "user_id": [r.user_id for r in rows],
-        "session_id": [r.session_id for r in rows],
-        "device_id": [r.device_id for r in rows],
-        "artist_id": [artist_map.get(r.artist_ext) if r.artist_ext else None for r in rows],
-        "show_id": [show_map.get(r.show_ext) if r.show_ext else None for r in rows],
-        "city": [r.city for r in rows],
-        "genre": [r.genre for r in rows],
-        "amount_minor": [r.amount_minor for r in rows],
-        "currency": [r.currency for r in rows],
-        "properties": [orjson.dumps(r.properties).decode() for r in rows],
-        "context": [orjson.dumps(r.context).decode() for r in rows],
-    }
+    # The whole batch travels as ONE json parameter (orjson encodes it in C; PostgreSQL's json_to_recordset
+    # decodes it in C): much cheaper than dumping fourteen Python lists element by element.
+    document = orjson.dumps(
+        [
+            {
+                "event_id": r.event_id,
+                "type": r.type,
+                "occurred_at": r.occurred_at,
+                "user_id": r.user_id,
+                "session_id": r.session_id,
+                "device_id": r.device_id,
+                "artist_id": artist_map.get(r.artist_ext) if r.artist_ext else None,
+                "show_id": show_map.get(r.show_ext) if r.show_ext else None,
+                "city": r.city,
+                "genre": r.genre,
+                "amount_minor": r.amount_minor,
+                "currency": r.currency,
+                "properties": r.properties,
+                "context": r.context,
+            }
+            for r in rows
+        ]
+    ).decode()
     connection.ensure_connection()
     raw = connection.connection
-    # Server-side binding (Django's psycopg default is client-side): arrays travel as binary parameters and
-    # psycopg prepares the statement after a few executions.
+    # Server-side binding (Django's psycopg default is client-side quoting of the whole document); psycopg
+    # prepares the statement after a few executions.
     with psycopg.Cursor(raw) as cursor:
-        cursor.execute(_INSERT_SQL, params)
+        cursor.execute(_INSERT_SQL, [document, tenant_id, tenant_id, source, tenant_id])
         row = cursor.fetchone()
     return int(row[0]) if row else 0
 

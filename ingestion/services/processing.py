@@ -141,8 +141,8 @@ def _rollups_upsert(cursor: psycopg.Cursor[Any], deltas: dict[RollupKey, int]) -
         """
         INSERT INTO ingestion_rollup_hourly AS r
             (tenant_id, metric, bucket, artist_id, city, show_id, currency, value)
-        SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[],
-                             %s::bigint[], %s::text[], %s::bigint[])
+        SELECT * FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[], %b::bigint[], %b::text[],
+                             %b::bigint[], %b::text[], %b::bigint[])
         ON CONFLICT (tenant_id, metric, bucket, artist_id, city, show_id, currency)
         DO UPDATE SET value = r.value + EXCLUDED.value
         """,
@@ -160,8 +160,8 @@ def listeners_insert(
     cursor.execute(
         """
         INSERT INTO ingestion_listener_hourly (tenant_id, bucket, artist_id, city, show_id, user_id)
-        SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[], %s::bigint[],
-                             %s::text[])
+        SELECT * FROM unnest(%b::bigint[], %b::timestamptz[], %b::bigint[], %b::text[], %b::bigint[],
+                             %b::text[])
         ON CONFLICT DO NOTHING
         """,
         cols,
@@ -191,8 +191,8 @@ def _votes_apply(
         """
         INSERT INTO ingestion_vote_counted
             (tenant_id, show_id, round, user_id, event_id, occurred_at, artist_id, weight, city)
-        SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[], %s::text[],
-                             %s::timestamptz[], %s::bigint[], %s::int[], %s::text[])
+        SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::int[], %b::text[], %b::text[],
+                             %b::timestamptz[], %b::bigint[], %b::int[], %b::text[])
         ON CONFLICT DO NOTHING
         RETURNING tenant_id, show_id, round, user_id
         """,
@@ -208,7 +208,7 @@ def _votes_apply(
         SELECT v.tenant_id, v.show_id, v.round, v.user_id, v.event_id, v.occurred_at, v.artist_id, v.weight,
                v.city
         FROM ingestion_vote_counted v
-        JOIN unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[])
+        JOIN unnest(%b::bigint[], %b::bigint[], %b::int[], %b::text[])
             AS k(tenant_id, show_id, round, user_id) USING (tenant_id, show_id, round, user_id)
         ORDER BY v.tenant_id, v.show_id, v.round, v.user_id
         FOR UPDATE OF v
@@ -248,7 +248,7 @@ def _batch_process(limit: int) -> tuple[int, dict[int, list[Contribution]], list
     contributions: dict[int, list[Contribution]] = defaultdict(list)
     lag_ms: list[int] = []
     with transaction.atomic(), _cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [limit])
+        cursor.execute(_CLAIM_SQL, [limit], binary=True)
         events = [_row_to_event(r) for r in cursor.fetchall()]
         if not events:
             return 0, {}, []
@@ -311,8 +311,8 @@ def _batch_process(limit: int) -> tuple[int, dict[int, list[Contribution]], list
         if backfill:
             items = sorted(backfill)
             cursor.execute(
-                "INSERT INTO ingestion_backfill (tenant_id, bucket) SELECT * FROM unnest(%s::bigint[], "
-                "%s::timestamptz[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO ingestion_backfill (tenant_id, bucket) SELECT * FROM unnest(%b::bigint[], "
+                "%b::timestamptz[]) ON CONFLICT DO NOTHING",
                 [[t for t, _ in items], [b for _, b in items]],
             )
         now = datetime.now(UTC)

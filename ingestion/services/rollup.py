@@ -73,7 +73,7 @@ def _bucket_recompute(cursor: Any, tenant_id: int, bucket: datetime) -> list[Con
             INSERT INTO ingestion_rollup_hourly
                 (tenant_id, metric, bucket, artist_id, city, show_id, currency, value)
             SELECT %s, m, %s, a, c, s, cur, v
-            FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bigint[])
+            FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::bigint[])
                 AS x(m, a, c, s, cur, v)
             """,
             [tenant_id, bucket, *[[k[i] for k, _ in items] for i in range(5)], [v for _, v in items]],

@@ -1,0 +1,249 @@
+"""`make bench`: run the named benchmark sections against the real server stack and write
+benchmarks/results/latest.json plus a readable table.
+
+    python -m benchmarks.run            # every section
+    python -m benchmarks.run a,b        # or ONLY=a,b (make bench ONLY=a,b)
+
+Isolation: a fresh database `coliseum_bench` (schema copied from the migrated dev database, then
+`migrate`) and Redis DB 11 (flushed), so dev data is never touched. Only 127.0.0.1; every loop is bounded in
+count and time; the whole run stays well under 10 minutes on 2 cores.
+
+Sections here (ingestion): a) batch ingestion, b) single events at a steady 200 req/s, c) raw COPY yardstick
+and the a/c ratio, d) processing throughput and accept-to-rollup lag. Other apps add sections as
+`benchmarks/bench_*.py` modules exposing SECTIONS = {"e": fn, ...}, fn(ctx) -> dict of figures."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BENCH_DB = os.environ.get("BENCH_DATABASE", "coliseum_bench")
+DEV_DB = os.environ.get("BENCH_SCHEMA_SOURCE", "coliseum")
+BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+PYTHON = sys.executable
+VENV_BIN = Path(PYTHON).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class Context:
+    """What sections share: the environment, the running stack (started on demand) and earlier figures."""
+
+    def __init__(self) -> None:
+        self.root = ROOT
+        self.python = PYTHON
+        self.database = BENCH_DB
+        self.database_url = f"postgres:///{BENCH_DB}"
+        self.redis_url = BENCH_REDIS
+        self.results: dict[str, dict[str, Any]] = {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.web_url: str | None = None
+        self.workers_started = False
+        self.web_workers = int(os.environ.get("BENCH_WEB_WORKERS", "4"))
+        self.worker_concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        return process
+
+    def web(self) -> str:
+        """granian WSGI, as in the Procfile, on a free port."""
+        if self.web_url:
+            return self.web_url
+        port = free_port()
+        process = self._spawn(
+            [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(self.web_workers), "--blocking-threads", "1", "--no-ws",
+             "coliseum.wsgi:application"]
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("granian exited at start")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("granian did not start")
+        self.web_url = f"http://127.0.0.1:{port}"
+        time.sleep(1.0)  # workers finish loading Django
+        return self.web_url
+
+    def workers(self) -> None:
+        """Celery processing workers, as in the Procfile."""
+        if self.workers_started:
+            return
+        self._spawn(
+            [str(VENV_BIN / "celery"), "-A", "coliseum", "worker", "--loglevel", "WARNING", "--concurrency",
+             str(self.worker_concurrency), "-Q", "celery,ingest", "--without-heartbeat", "--without-gossip",
+             "--without-mingle"]
+        )  # fmt: skip
+        self.workers_started = True
+        time.sleep(4.0)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+
+def _environment() -> None:
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "coliseum.settings.local",
+            "DEBUG": "false",
+            "DATABASE_URL": f"postgres:///{BENCH_DB}",
+            "REDIS_URL": BENCH_REDIS,
+            "CELERY_BROKER_URL": BENCH_REDIS,
+            "LOG_LEVEL": "WARNING",
+            # The plan's rate limit stays on (10k ev/s Enterprise) but with a burst large enough that the
+            # benchmark measures the server, not the limiter.
+            "INGEST_RATE_BURST_SECONDS": "100000",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+
+
+def _fresh_database() -> None:
+    import psycopg
+
+    with psycopg.connect("dbname=postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    # Copy the migrated dev schema (fast), then `migrate` applies whatever it lacks.
+    dump = subprocess.run(
+        ["pg_dump", "--schema-only", "--no-owner", DEV_DB], capture_output=True, check=False
+    )
+    if dump.returncode == 0 and b"ingestion_event" in dump.stdout:
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", BENCH_DB], input=dump.stdout, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        rows = subprocess.run(
+            ["pg_dump", "--data-only", "--table=django_migrations", DEV_DB], capture_output=True, check=True
+        )
+        subprocess.run(["psql", "-q", BENCH_DB], input=rows.stdout, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
+
+
+def _flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(BENCH_REDIS).flushdb()
+
+
+def discover() -> dict[str, Callable[[Context], dict[str, Any]]]:
+    from benchmarks import bench_ingestion
+
+    sections: dict[str, Callable[[Context], dict[str, Any]]] = dict(bench_ingestion.SECTIONS)
+    for info in pkgutil.iter_modules([str(ROOT / "benchmarks")]):
+        if info.name.startswith("bench_") and info.name != "bench_ingestion":
+            try:
+                module = importlib.import_module(f"benchmarks.{info.name}")
+            except Exception as exc:  # a broken module must not sink the others
+                print(f"! {info.name}: not loaded ({exc})", file=sys.stderr)
+                continue
+            sections.update(getattr(module, "SECTIONS", {}))
+    return sections
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for name in sorted(results):
+        figures = results[name]
+        lines.append(f"[{name}] {figures.get('title', '')}")
+        for key, value in figures.items():
+            if key != "title":
+                lines.append(f"    {key:<36} {_fmt(value)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    selected_arg = (argv[0] if argv else "") or os.environ.get("ONLY", "")
+    _environment()
+    print(f"benchmark database {BENCH_DB} (fresh), redis {BENCH_REDIS}", flush=True)
+    _fresh_database()
+    _flush_redis()
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    sections = discover()
+    selected = [s.strip() for s in selected_arg.split(",") if s.strip()] or sorted(sections)
+    unknown = [s for s in selected if s not in sections]
+    if unknown:
+        print(f"unknown sections: {unknown}; known: {sorted(sections)}", file=sys.stderr)
+        return 2
+    ctx = Context()
+    started = time.monotonic()
+    try:
+        for name in selected:
+            print(f"--- section {name} ...", flush=True)
+            t0 = time.monotonic()
+            try:
+                figures = sections[name](ctx)
+            except Exception as exc:
+                traceback.print_exc()
+                figures = {"error": f"{type(exc).__name__}: {exc}"}
+            figures["section_seconds"] = round(time.monotonic() - t0, 1)
+            ctx.results[name] = figures
+            print(table({name: figures}), flush=True)
+    finally:
+        ctx.stop()
+    out = {
+        "run_at": datetime.now(UTC).isoformat(),
+        "cpu_count": os.cpu_count(),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "git_commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip(),
+        "sections": ctx.results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str))
+    print("\n=== results (benchmarks/results/latest.json) ===")
+    print(table(ctx.results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

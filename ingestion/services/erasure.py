@@ -1,0 +1,271 @@
+"""One data subject's rows in the event-log tables: gathering them for an export, and erasing them.
+
+Owned here (plain SQL next to the tables, see the STYLE guide); the privacy app calls these two services.
+
+Erasure runs in ONE transaction holding the tenant's advisory lock exclusively (processing holds it shared,
+backfill exclusively), so no increment for that tenant is in flight while the touched buckets are rebuilt:
+1. the subject's log rows (hot partitions and the `archive` schema), their queue rows, their dedupe keys,
+   their identify traits, listener rows and counted votes are deleted;
+2. every hour bucket that held one of their log rows is recomputed from the REMAINING raw events (hot and
+   archive; rows still queued are left to the processor, exactly as the backfill path does), including the
+   bucket's listener rows, so unique-listener counts drop by one where the subject was the only play;
+3. every hour bucket that held one of their counted votes has its vote rollups rebuilt from the remaining
+   counted votes. The first-vote rule is per (show, round, fan), so removing one fan never changes which
+   vote of another fan counts: re-deciding is re-summing the remaining counted votes.
+The caller rebuilds the tenant's Redis boards after the commit (boards are a cache of the rollups)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from django.db import transaction
+
+from ingestion.services.processing import (
+    _SELECT_COLUMNS,
+    NO_SHOW,
+    TENANT_LOCK_NAMESPACE,
+    LoggedEvent,
+    _cursor,
+    _row_to_event,
+    event_metric_values,
+    hour_floor,
+    lineups_load,
+    listeners_insert,
+)
+
+ARCHIVE_TABLE = "archive.ingestion_event"
+
+_EVENT_COLUMNS = (
+    "id, event_id, type, occurred_at, received_at, user_id, session_id, device_id, artist_id, show_id, city, "
+    "genre, amount_minor, currency, properties, context, source"
+)
+
+
+def archive_exists(cursor: psycopg.Cursor[Any]) -> bool:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [ARCHIVE_TABLE])
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _log_tables(cursor: psycopg.Cursor[Any]) -> list[tuple[str, str]]:
+    """(label, table) for the hot log and, when retention has archived anything, the archive."""
+    tables = [("hot", "ingestion_event")]
+    if archive_exists(cursor):
+        tables.append(("archive", ARCHIVE_TABLE))
+    return tables
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def subject_data_gather(*, tenant_id: int, user_id: str) -> dict[str, Any]:
+    """Everything the event-log tables hold about one fan of one tenant, as JSON-ready values."""
+    names = [c.strip() for c in _EVENT_COLUMNS.split(",")]
+    out: dict[str, Any] = {"events": [], "traits": None, "listener_hours": [], "counted_votes": []}
+    with transaction.atomic(), _cursor() as cursor:
+        event_ids: list[str] = []
+        for label, table in _log_tables(cursor):
+            cursor.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM {table} WHERE tenant_id = %s AND user_id = %s "  # noqa: S608
+                "ORDER BY occurred_at, id",
+                [tenant_id, user_id],
+            )
+            for row in cursor.fetchall():
+                item = {n: _jsonable(v) for n, v in zip(names, row, strict=True)}
+                item.pop("id")
+                item["storage"] = label
+                out["events"].append(item)
+                event_ids.append(item["event_id"])
+        cursor.execute(
+            "SELECT traits, first_seen_at, updated_at FROM ingestion_person "
+            "WHERE tenant_id = %s AND user_id = %s",
+            [tenant_id, user_id],
+        )
+        person = cursor.fetchone()
+        if person is not None:
+            out["traits"] = {
+                "traits": person[0],
+                "first_seen_at": _jsonable(person[1]),
+                "updated_at": _jsonable(person[2]),
+            }
+        cursor.execute(
+            "SELECT event_id, received_at FROM ingestion_event_key "
+            "WHERE tenant_id = %s AND event_id = ANY(%s) ORDER BY received_at, event_id",
+            [tenant_id, event_ids],
+        )
+        out["dedupe_keys"] = [{"event_id": e, "received_at": _jsonable(r)} for e, r in cursor.fetchall()]
+        cursor.execute(
+            "SELECT bucket, artist_id, city, show_id FROM ingestion_listener_hourly "
+            "WHERE tenant_id = %s AND user_id = %s ORDER BY bucket, artist_id",
+            [tenant_id, user_id],
+        )
+        out["listener_hours"] = [
+            {"bucket": _jsonable(b), "artist_id": a, "city": c, "show_id": s or None}
+            for b, a, c, s in cursor.fetchall()
+        ]
+        cursor.execute(
+            "SELECT show_id, round, event_id, occurred_at, artist_id, weight, city "
+            "FROM ingestion_vote_counted WHERE tenant_id = %s AND user_id = %s ORDER BY show_id, round",
+            [tenant_id, user_id],
+        )
+        out["counted_votes"] = [
+            {
+                "show_id": s,
+                "round": r,
+                "event_id": e,
+                "occurred_at": _jsonable(o),
+                "artist_id": a,
+                "weight": w,
+                "city": c,
+            }
+            for s, r, e, o, a, w, c in cursor.fetchall()
+        ]
+    return out
+
+
+@dataclass
+class ErasureResult:
+    events: int = 0
+    archived_events: int = 0
+    dedupe_keys: int = 0
+    traits: int = 0
+    listener_rows: int = 0
+    counted_votes: int = 0
+    buckets_recomputed: int = 0
+    vote_buckets_recomputed: int = 0
+    buckets: list[datetime] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+
+
+def _bucket_recompute(cursor: psycopg.Cursor[Any], tenant_id: int, bucket: datetime, archive: bool) -> None:
+    """Replace a bucket's non-vote rollups and listener rows with a recount of its remaining raw events (hot
+    and archive). Like ingestion.services.rollup's recompute, which reads the hot log only."""
+    end = bucket + timedelta(hours=1)
+    sources = ["ingestion_event"] + ([ARCHIVE_TABLE] if archive else [])
+    events: list[LoggedEvent] = []
+    for table in sources:
+        cursor.execute(
+            f"""
+            SELECT {_SELECT_COLUMNS}
+            FROM {table} e
+            WHERE e.tenant_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s
+              AND NOT EXISTS (SELECT 1 FROM ingestion_pending p WHERE p.event_pk = e.id)
+            """,  # noqa: S608 - constant table names and column list
+            [tenant_id, bucket, end],
+        )
+        events.extend(_row_to_event(r) for r in cursor.fetchall())
+    lineups = lineups_load(
+        e.show_id for e in events if e.type == "concierto.event_attended" and not e.artist_id and e.show_id
+    )
+    fresh: dict[tuple[str, int, str, int, str], int] = defaultdict(int)
+    listeners: set[tuple[int, datetime, int, str, int, str]] = set()
+    for e in events:
+        show = e.show_id or NO_SHOW
+        for metric, artist, value, currency in event_metric_values(e, lineups):
+            fresh[(metric, artist, e.city, show, currency)] += value
+        if e.type == "player.track_played" and e.artist_id:
+            listeners.add((tenant_id, bucket, e.artist_id, e.city, show, e.user_id))
+    cursor.execute(
+        "DELETE FROM ingestion_rollup_hourly WHERE tenant_id = %s AND bucket = %s AND metric <> 'votes'",
+        [tenant_id, bucket],
+    )
+    items = sorted(fresh.items())
+    if items:
+        cursor.execute(
+            """
+            INSERT INTO ingestion_rollup_hourly
+                (tenant_id, metric, bucket, artist_id, city, show_id, currency, value)
+            SELECT %s, m, %s, a, c, s, cur, v
+            FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bigint[])
+                AS x(m, a, c, s, cur, v)
+            """,
+            [tenant_id, bucket, *[[k[i] for k, _ in items] for i in range(5)], [v for _, v in items]],
+        )
+    cursor.execute(
+        "DELETE FROM ingestion_listener_hourly WHERE tenant_id = %s AND bucket = %s", [tenant_id, bucket]
+    )
+    listeners_insert(cursor, listeners)
+
+
+def _vote_bucket_recompute(cursor: psycopg.Cursor[Any], tenant_id: int, bucket: datetime) -> None:
+    cursor.execute(
+        "DELETE FROM ingestion_rollup_hourly WHERE tenant_id = %s AND bucket = %s AND metric = 'votes'",
+        [tenant_id, bucket],
+    )
+    cursor.execute(
+        """
+        INSERT INTO ingestion_rollup_hourly
+            (tenant_id, metric, bucket, artist_id, city, show_id, currency, value)
+        SELECT %s, 'votes', %s, artist_id, city, show_id, '', sum(weight)
+        FROM ingestion_vote_counted
+        WHERE tenant_id = %s AND occurred_at >= %s AND occurred_at < %s
+        GROUP BY artist_id, city, show_id
+        """,
+        [tenant_id, bucket, tenant_id, bucket, bucket + timedelta(hours=1)],
+    )
+
+
+def subject_erase(*, tenant_id: int, user_id: str) -> ErasureResult:
+    """Delete one fan's rows from the event-log tables and correct the rollups derived from them."""
+    result = ErasureResult()
+    with transaction.atomic(), _cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [TENANT_LOCK_NAMESPACE, tenant_id])
+        archive = archive_exists(cursor)
+        buckets: set[datetime] = set()
+        event_ids: list[str] = []
+        for label, table in _log_tables(cursor):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE tenant_id = %s AND user_id = %s "  # noqa: S608
+                "RETURNING id, event_id, occurred_at",
+                [tenant_id, user_id],
+            )
+            rows = cursor.fetchall()
+            if label == "hot":
+                result.events = len(rows)
+            else:
+                result.archived_events = len(rows)
+            if rows:
+                cursor.execute(
+                    "DELETE FROM ingestion_pending WHERE tenant_id = %s AND event_pk = ANY(%s)",
+                    [tenant_id, [r[0] for r in rows]],
+                )
+            event_ids.extend(r[1] for r in rows)
+            buckets.update(hour_floor(r[2]) for r in rows)
+        cursor.execute(
+            "DELETE FROM ingestion_event_key WHERE tenant_id = %s AND event_id = ANY(%s)",
+            [tenant_id, event_ids],
+        )
+        result.dedupe_keys = cursor.rowcount
+        cursor.execute(
+            "DELETE FROM ingestion_person WHERE tenant_id = %s AND user_id = %s", [tenant_id, user_id]
+        )
+        result.traits = cursor.rowcount
+        cursor.execute(
+            "DELETE FROM ingestion_listener_hourly WHERE tenant_id = %s AND user_id = %s RETURNING bucket",
+            [tenant_id, user_id],
+        )
+        result.listener_rows = len(cursor.fetchall())
+        cursor.execute(
+            "DELETE FROM ingestion_vote_counted WHERE tenant_id = %s AND user_id = %s RETURNING occurred_at",
+            [tenant_id, user_id],
+        )
+        voted = cursor.fetchall()
+        vote_buckets = {hour_floor(o) for (o,) in voted}
+        result.counted_votes = len(voted)
+        # Buckets whose raw events retention already dropped keep their rollups (rollups outlive raw events):
+        # only buckets that held one of the subject's log rows are recounted.
+        for bucket in sorted(buckets):
+            _bucket_recompute(cursor, tenant_id, bucket, archive)
+        for bucket in sorted(vote_buckets):
+            _vote_bucket_recompute(cursor, tenant_id, bucket)
+        result.buckets_recomputed = len(buckets)
+        result.vote_buckets_recomputed = len(vote_buckets)
+        result.buckets = sorted(buckets | vote_buckets)
+    return result
