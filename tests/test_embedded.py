@@ -1,8 +1,9 @@
 """Issue 10: embedded PostgreSQL and Redis (coliseum.embedded).
 
 The slow test starts the project in `embedded` mode in a data directory of its own, on free ports, while the
-machine's PostgreSQL and Redis keep running, and checks what a newcomer would: migrations apply, data written
-survives a restart of both servers, and nothing is left running afterwards."""
+machine's PostgreSQL and Redis keep running, and checks what a newcomer would: migrations apply on PostgreSQL
+18, a signed Passport batch goes through the webhook into the KPIs and onto the board, the same numbers come
+back after both servers restart, and nothing is left running afterwards (checked by pid)."""
 
 from __future__ import annotations
 
@@ -23,30 +24,70 @@ REPO = Path(__file__).resolve().parent.parent
 SERVICES = str(REPO / "bin" / "services")
 
 # Runs inside the project (settings.local) against whatever DATABASE_URL / REDIS_URL the environment gives.
+# "write": a tenant with a webhook key posts a signed Passport batch through the real webhook view, the
+# processor runs (rollups in PostgreSQL, boards in Redis); both actions then read the KPI API and the board.
 PROBE = r"""
-import json, sys
+import hashlib, hmac, json, sys, time, uuid
+from datetime import UTC, datetime, timedelta
 import django
 django.setup()
+import orjson
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django_redis import get_redis_connection
-from coliseum.models import Tenant
+from django.test import Client
+from rest_framework_simplejwt.tokens import AccessToken
+from coliseum.crypto import encrypt_secret
+from coliseum.models import ApiKey, Membership, Tenant
+from ingestion.services import processing_run_pending
 
-action = sys.argv[1]
-redis = get_redis_connection("default")
-if action == "write":
-    Tenant.objects.create(slug="embedded-probe", name="Embedded Probe")
-    redis.set("coliseum:embedded-probe", "kept")
+SECRET = "whsec-embedded-probe-0123456789"
+client = Client()
+if sys.argv[1] == "write":
+    tenant = Tenant.objects.create(slug="embedded-probe", name="Embedded Probe", plan="enterprise")
+    ApiKey.objects.create(
+        tenant=tenant, kind="webhook", key_id="pk_embedded_probe", secret_encrypted=encrypt_secret(SECRET)
+    )
+    user = get_user_model().objects.create_user("embedded-owner", password="correct-horse-battery")
+    Membership.objects.create(user=user, tenant=tenant, role="owner")
+    at = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()
+    plays = [("a1", "fan-1"), ("a1", "fan-2"), ("a1", "fan-1"), ("a2", "fan-3")]
+    events = [
+        {"event_id": str(uuid.uuid4()), "type": "player.track_played", "occurred_at": at, "user_id": fan,
+         "properties": {"track_id": "t1", "artist_id": artist, "duration_seconds": 100}}
+        for artist, fan in plays
+    ]
+    body = orjson.dumps({"events": events})
+    ts = str(int(time.time()))
+    signature = hmac.new(SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    posted = client.post(
+        "/webhooks/passport/events", data=body, content_type="application/json",
+        headers={"X-Passport-Key": "pk_embedded_probe", "X-Passport-Signature": f"t={ts},v1={signature}"},
+    )
+    ingest = {"status": posted.status_code, "body": posted.json(), "processed": processing_run_pending()}
+else:
+    ingest = {}
+user = get_user_model().objects.get(username="embedded-owner")
+headers = {"Authorization": f"Bearer {AccessToken.for_user(user)}", "X-Tenant": "embedded-probe"}
+today = datetime.now(UTC).date()
+kpis = client.get(
+    "/api/v1/kpis",
+    {"metrics": "plays,unique_listeners", "period": "daily", "from": str(today - timedelta(days=1)),
+     "to": str(today + timedelta(days=1))},
+    headers=headers,
+)
+board = client.get("/api/v1/leaderboards", {"metric": "plays", "window": "24h"}, headers=headers)
 with connection.cursor() as cursor:
     cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     cursor.execute("SELECT similarity('coliseum', 'colosseum') > 0.3, current_setting('server_version_num')")
     trgm, version = cursor.fetchone()
 print(json.dumps({
-    "tenants": list(Tenant.objects.values_list("slug", flat=True)),
-    "redis_value": (redis.get("coliseum:embedded-probe") or b"").decode(),
+    "ingest": ingest,
+    "kpis": [kpis.status_code, kpis.json().get("totals")],
+    "board": [board.status_code, [[e["artist_name"], e["score"]] for e in board.json().get("entries", [])]],
     "trgm": trgm,
     "server_version_num": int(version),
-    "database": settings.DATABASES["default"]["PORT"],
+    "database_port": settings.DATABASES["default"]["PORT"],
     "redis_url": settings.REDIS_URL,
 }))
 """
@@ -131,10 +172,13 @@ def test_embedded_services_start_migrate_persist_across_restart_and_leave_nothin
 
     # then: the project used the embedded servers, not the machine's, and pg_trgm works on them
     assert urls["DATABASE_URL"].startswith("postgres://postgres@127.0.0.1:")
-    assert written["database"] not in (5432, "5432") and ":6379/" not in written["redis_url"]
-    assert written["redis_url"] == urls["REDIS_URL"]
+    assert written["database_port"] not in (5432, "5432") and written["redis_url"] == urls["REDIS_URL"]
     assert written["server_version_num"] >= 180000 and written["trgm"] is True
-    assert written["tenants"] == ["embedded-probe"] and written["redis_value"] == "kept"
+    # and the signed batch was accepted, processed, and shows in the KPIs and on the board
+    assert written["ingest"]["status"] == 202 and written["ingest"]["body"]["accepted"] == 4
+    assert written["ingest"]["processed"] == 4
+    assert written["kpis"] == [200, {"plays": 4, "unique_listeners": 3}]
+    assert written["board"] == [200, [["a1", 3], ["a2", 1]]]
 
     # when: both servers are stopped and started again
     stopped = _services("down", env)
@@ -143,9 +187,9 @@ def test_embedded_services_start_migrate_persist_across_restart_and_leave_nothin
     _services("up", env)
     read_back = json.loads(_run([sys.executable, "-c", PROBE, "read"], env).stdout)
 
-    # then: the same row and the same Redis value are there (Redis from its append-only file)
-    assert read_back["tenants"] == ["embedded-probe"]
-    assert read_back["redis_value"] == "kept"
+    # then: the same numbers: KPIs from PostgreSQL, the board from Redis's append-only file
+    assert read_back["kpis"] == written["kpis"]
+    assert read_back["board"] == written["board"]
     assert (data_dir / "redis" / "appendonly.aof").stat().st_size > 0
 
     # when: everything is stopped
