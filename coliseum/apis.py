@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils.text import slugify
 from django_redis import get_redis_connection
@@ -30,7 +30,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from audit.services import audit_record
 
 from . import selectors, services
-from .errors import AuthenticationError, NotFoundError
+from .errors import ApplicationError, AuthenticationError, NotFoundError
 from .models import ApiKeyKind, Role, Tenant, validate_timezone
 from .pagination import PageNumberPagination
 from .tenancy import TenantApi
@@ -164,18 +164,25 @@ class AuthSignupApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        with transaction.atomic():
-            user = get_user_model().objects.create_user(
-                username=v["username"], email=v["email"], password=v["password"]
-            )
-            tenant = services.tenant_create(
-                slug=v["tenant_slug"],
-                name=v["tenant_name"],
-                owner=user,
-                reporting_currency=v["reporting_currency"],
-                timezone=v["timezone"],
-                request=request,
-            )
+        try:
+            with transaction.atomic():
+                user = get_user_model().objects.create_user(
+                    username=v["username"], email=v["email"], password=v["password"]
+                )
+                tenant = services.tenant_create(
+                    slug=v["tenant_slug"],
+                    name=v["tenant_name"],
+                    owner=user,
+                    reporting_currency=v["reporting_currency"],
+                    timezone=v["timezone"],
+                    request=request,
+                )
+        except IntegrityError:  # a concurrent signup took the username or slug after validation
+            raise ApplicationError(
+                "That username or tenant slug was just taken; choose another.",
+                code="conflict",
+                status_code=409,
+            ) from None
         membership = tenant.memberships.get(user=user)
         refresh = RefreshToken.for_user(user)
         body = {
