@@ -175,6 +175,20 @@ def _settings_url(key: str, environ: Mapping[str, str] | None) -> str | None:
     return None
 
 
+def database_url_for(db: Mapping[str, Any], *, name: str | None = None) -> str:
+    """A URL for a Django DATABASES entry (e.g. the test database), for child processes that take
+    DATABASE_URL: keeps host and port, so it also reaches an embedded server (`postgres:///<name>` would go to
+    the machine's socket)."""
+    from urllib.parse import quote
+
+    user = quote(str(db.get("USER") or ""))
+    password = str(db.get("PASSWORD") or "")
+    auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
+    host = str(db.get("HOST") or "")
+    port = f":{db['PORT']}" if db.get("PORT") and host else ""
+    return f"postgres://{auth}{host}{port}/{quote(name or str(db['NAME']))}"
+
+
 # --- the plan: which services to embed -----------------------------------------------------------------
 
 

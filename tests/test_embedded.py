@@ -270,3 +270,14 @@ def test_the_cli_refuses_exec_without_a_command(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2 and "exec needs a command" in done.stderr
+
+
+def test_database_url_for_keeps_host_and_port_so_children_reach_the_same_server() -> None:
+    embedded_db = {"NAME": "test_coliseum", "USER": "postgres", "HOST": "127.0.0.1", "PORT": 45123}
+    machine_db = {"NAME": "test_coliseum", "USER": "", "HOST": "", "PORT": ""}
+
+    assert embedded.database_url_for(embedded_db) == "postgres://postgres@127.0.0.1:45123/test_coliseum"
+    assert embedded.database_url_for(machine_db) == "postgres:///test_coliseum"
+    assert embedded.database_url_for({**embedded_db, "PASSWORD": "p@ss"}, name="other") == (
+        "postgres://postgres:p%40ss@127.0.0.1:45123/other"
+    )
