@@ -29,6 +29,9 @@ class Reading:
     threshold: float
     firing: bool
     message: str
+    # False when the figure could not be measured (Redis, the broker or ingest stats unavailable): an
+    # unknown figure neither fires nor recovers, so a monitoring hiccup never reads as "all clear".
+    known: bool = True
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,12 @@ def alerts_thresholds() -> dict[str, float]:
 
 
 def alerts_read(snapshot: dict[str, Any]) -> list[Reading]:
-    """What each rule says about a health snapshot. A figure that is unknown does not fire."""
+    """What each rule says about a health snapshot."""
     from .health import ingest_lag_seconds
 
     t = alerts_thresholds()
     readings: list[Reading] = []
+    api_known = snapshot.get("api") is not None
     api = snapshot.get("api") or {}
     requests = int(api.get("requests") or 0)
     rate = float(api.get("error_rate") or 0.0)
@@ -64,6 +68,7 @@ def alerts_read(snapshot: dict[str, Any]) -> list[Reading]:
             t["api_error_rate"],
             enough and rate > t["api_error_rate"],
             f"API 5xx rate {rate:.1%} over 5 min ({requests} requests), threshold {t['api_error_rate']:.1%}",
+            api_known,
         )
     )
     depths = {q: d for q, d in (snapshot.get("celery") or {}).get("queues", {}).items() if d is not None}
@@ -79,6 +84,7 @@ def alerts_read(snapshot: dict[str, Any]) -> list[Reading]:
             f"threshold {t['celery_queue_depth']:.0f}"
             if worst_queue
             else "Celery queue depth unknown",
+            depth is not None,
         )
     )
     groups = api.get("groups") or {}
@@ -95,6 +101,7 @@ def alerts_read(snapshot: dict[str, Any]) -> list[Reading]:
             f"threshold {t['api_p95_seconds']:.0f} s"
             if worst_group
             else "no requests",
+            api_known,
         )
     )
     lag = ingest_lag_seconds(snapshot.get("ingest"))
@@ -107,6 +114,7 @@ def alerts_read(snapshot: dict[str, Any]) -> list[Reading]:
             f"Ingest lag {lag:.0f} s, threshold {t['ingest_lag_seconds']:.0f} s"
             if lag is not None
             else "ingest lag unknown",
+            lag is not None,
         )
     )
     return readings
@@ -151,6 +159,8 @@ def alerts_evaluate(*, snapshot: dict[str, Any] | None = None) -> list[Transitio
     r = ops_redis()
     transitions: list[Transition] = []
     for reading in alerts_read(snapshot):
+        if not reading.known:
+            continue
         if reading.firing:
             state = {
                 "rule": reading.rule,

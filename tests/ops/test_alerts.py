@@ -107,3 +107,21 @@ def test_alerts_go_to_sentry_when_it_is_configured(settings: SettingsWrapper, we
     # then Sentry got the firing message once
     assert len(captured) == 1
     assert captured[0].startswith(":rotating_light: FIRING API 5xx rate")
+
+
+def test_an_unmeasurable_figure_neither_fires_nor_recovers(
+    settings: SettingsWrapper, alert_webhook: Webhook
+) -> None:
+    settings.ALERT_WEBHOOK_URL = alert_webhook.url
+    settings.OPS_ALERT_QUEUE_DEPTH = 1
+    broker = broker_redis()
+    assert broker is not None
+    broker.lpush("celery", "a", "b")
+    assert _evaluate() == ["celery_queue_depth:firing"]
+    # when the queue depth cannot be measured (a broker we cannot LLEN), the alert stays as it was
+    settings.CELERY_BROKER_URL = "amqp://guest@127.0.0.1:5672//"
+    assert _evaluate() == []
+    settings.CELERY_BROKER_URL = settings.REDIS_URL
+    broker.delete("celery")
+    assert _evaluate() == ["celery_queue_depth:recovered"]
+    assert len(alert_webhook.posts) == 2
