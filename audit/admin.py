@@ -40,8 +40,9 @@ class AuditedAdminMixin:
             request=request,
             tenant=tenant if tenant is not None and tenant.pk is not None else None,
             target=obj,
-            # The admin's change message names changed fields, never their values.
-            details={"model": obj._meta.label_lower, "object": str(obj)[:200], "message": message},
+            # The admin's change message names changed fields, never their values; no str(obj) either (a
+            # user's repr is their username, which may be an email address): the target id identifies it.
+            details={"model": obj._meta.label_lower, "message": message},
         )
 
     def log_addition(self, request: HttpRequest, obj: models.Model, message: Any) -> Any:
