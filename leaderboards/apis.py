@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core import signing
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -18,12 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coliseum.errors import ApplicationError, AuthenticationError, NotFoundError
-from coliseum.models import Artist, Role, Show, Tenant
+from coliseum.models import Artist, Role, Show
 from coliseum.tenancy import TenantApi
 
-from .boards import METRICS, WINDOW_NAMES
-from .consumers import TICKET_SALT, ticket_max_age
-from .gates import board_access_check, live_feed_allowed
+from .boards import METRICS, WINDOW_NAMES, Board
+from .consumers import ticket_read
+from .gates import board_access_check, board_entitlements, live_feed_allowed
 from .selectors import board_page, show_standings
 from .views import share_link_sign
 
@@ -83,10 +82,16 @@ class LeaderboardGetApi(TenantApi):
         data = _validated(self.InputSerializer(data=request.query_params))
         window = data.get("window") or data.get("time_window") or "24h"
         filtered = bool(data.get("city") or data.get("genre") or data.get("show_id"))
-        depth_allowed = board_access_check(tenant=self.tenant, window=window, filtered=filtered)
+        entitlements = board_entitlements(self.tenant)  # read once: the gates below share it
         page = data["page"]
-        page_size = data.get("page_size") or min(50, depth_allowed)
-        board_access_check(tenant=self.tenant, window=window, filtered=filtered, depth=page * page_size)
+        page_size = data.get("page_size") or min(50, entitlements.leaderboard_depth)
+        board_access_check(
+            tenant=self.tenant,
+            window=window,
+            filtered=filtered,
+            depth=page * page_size,
+            entitlements=entitlements,
+        )
         show_id = data.get("show_id")
         if show_id is not None and not Show.objects.filter(tenant=self.tenant, pk=show_id).exists():
             raise NotFoundError("No such show.")
@@ -185,14 +190,14 @@ class JumbotronStandingsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         data = _validated(self.InputSerializer(data=request.query_params))
-        try:
-            payload = signing.loads(data["ticket"], salt=TICKET_SALT, max_age=ticket_max_age())
-        except signing.BadSignature:
-            raise AuthenticationError("The ticket is invalid or has expired.") from None
-        tenant_id = payload.get("t") if isinstance(payload, dict) else None
-        tenant = Tenant.objects.filter(pk=tenant_id).first() if isinstance(tenant_id, int) else None
-        show = Show.objects.filter(tenant=tenant, pk=data["show_id"]).first() if tenant else None
-        if tenant is None or show is None:
+        found = ticket_read(data["ticket"])
+        if found is None:
+            raise AuthenticationError("The ticket is invalid or has expired.")
+        tenant, only_board = found
+        show = Show.objects.filter(tenant=tenant, pk=data["show_id"]).first()
+        if show is None or (
+            only_board is not None and Board.from_token(only_board).family.show_id != show.pk
+        ):
             raise NotFoundError("No such show.")
         return Response(show_standings(tenant=tenant, show=show))
 

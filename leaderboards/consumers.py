@@ -35,9 +35,11 @@ CLOSE_PLAN_REQUIRED = 4403
 PROTOCOL_MARKERS = ("bearer", "access_token", "jwt")
 
 
-def ticket_issue(*, tenant: Tenant, user_id: int | None) -> str:
-    """A short-lived credential the jumbotron page hands to its WebSocket (no JWT in the page)."""
-    return signing.dumps({"t": tenant.pk, "u": user_id}, salt=TICKET_SALT, compress=True)
+def ticket_issue(*, tenant: Tenant, user_id: int | None, board: Board | None = None) -> str:
+    """A short-lived credential the jumbotron page hands to its WebSocket (no JWT in the page). A ticket
+    made for a share link (no user) names its board: it can subscribe to that board only."""
+    token = board.as_token() if board is not None else None
+    return signing.dumps({"t": tenant.pk, "u": user_id, "b": token}, salt=TICKET_SALT, compress=True)
 
 
 def ticket_max_age() -> int:
@@ -70,18 +72,24 @@ def _tenant_for_token(raw: str, slug: str | None) -> Tenant | None:
     return found[0].tenant
 
 
-def _tenant_for_ticket(raw: str) -> Tenant | None:
+def ticket_read(raw: str) -> tuple[Tenant, str | None] | None:
+    """(tenant, the only board token it may use or None) for a valid, unexpired ticket."""
     try:
         data = signing.loads(raw, salt=TICKET_SALT, max_age=ticket_max_age())
     except signing.BadSignature:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("t"), int):
         return None
-    return Tenant.objects.filter(pk=data["t"]).first()
+    tenant = Tenant.objects.filter(pk=data["t"]).first()
+    if tenant is None:
+        return None
+    board = data.get("b")
+    return tenant, board if isinstance(board, str) and data.get("u") is None else None
 
 
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     tenant: Tenant | None = None
+    only_board: str | None = None  # a share-link ticket is bound to its board
 
     def _credentials(self) -> tuple[str | None, str | None, str | None, str | None]:
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
@@ -104,7 +112,9 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         if token:
             tenant = await database_sync_to_async(_tenant_for_token)(token, slug)
         elif ticket:
-            tenant = await database_sync_to_async(_tenant_for_ticket)(ticket)
+            found = await database_sync_to_async(ticket_read)(ticket)
+            if found is not None:
+                tenant, self.only_board = found
         # Accept first: a close code can only be delivered on an open connection.
         await self.accept(subprotocol=protocol)
         if tenant is None:
@@ -219,6 +229,8 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             raise ApplicationError(f"top must be an integer from 1 to {MAX_TOP}.", code="invalid_top")
         board = await self._board(content.get("board"))
         key = board.as_token()
+        if self.only_board is not None and key != self.only_board:
+            raise ApplicationError("This share link shows one board only.", code="board_not_shared")
         limit = int(getattr(settings, "LEADERBOARD_MAX_SUBSCRIPTIONS", 10))
         if key not in self.subscriptions and len(self.subscriptions) >= limit:
             raise ApplicationError(

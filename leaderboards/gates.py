@@ -21,10 +21,16 @@ def _refuse(what: str, predicate: Callable[[Entitlements], bool], current: str) 
 
 
 def board_access_check(
-    *, tenant: Tenant, window: str, filtered: bool, depth: int | None = None, live: bool = False
+    *,
+    tenant: Tenant,
+    window: str,
+    filtered: bool,
+    depth: int | None = None,
+    live: bool = False,
+    entitlements: Entitlements | None = None,
 ) -> int:
     """Refuse what the tenant's plan does not allow; returns the plan's board depth."""
-    ent = entitlements_for(tenant)
+    ent = entitlements or entitlements_for(tenant)
     if live and not ent.live_feed:
         raise _refuse("The live feed", lambda e: e.live_feed, ent.plan)
     if window not in ent.leaderboard_windows:
@@ -34,6 +40,10 @@ def board_access_check(
     if depth is not None and depth > ent.leaderboard_depth:
         raise _refuse(f"Reading {depth} places deep", lambda e: e.leaderboard_depth >= depth, ent.plan)
     return ent.leaderboard_depth
+
+
+def board_entitlements(tenant: Tenant) -> Entitlements:
+    return entitlements_for(tenant)
 
 
 def live_feed_allowed(tenant: Tenant) -> bool:

@@ -7,6 +7,7 @@ LEADERBOARD_CACHE_SECONDS; `generated_at` says when it was computed."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -121,16 +122,29 @@ def _previous_ranks(board: Board, ranks: dict[int, int]) -> dict[int, int]:
     return {int(_decode(a)): int(_decode(r)) for a, r in previous.items()}
 
 
+# Per-process copy of recently computed rankings: a hot board is read from memory, not even from Redis,
+# for at most LEADERBOARD_CACHE_SECONDS (the same staleness bound as the shared Redis copy).
+_local: dict[str, tuple[float, Ranking]] = {}
+_LOCAL_MAX = 512
+
+
 def board_ranking(*, board: Board, fresh: bool = False) -> Ranking:
     """The whole ranked board (cached briefly unless `fresh`)."""
-    conn = redis()
     cache_key = board.family.ranking_key(board.window, board.genre)
     cache_ms = _cache_ms()
+    now = time.monotonic()
+    if not fresh and cache_ms > 0:
+        hit = _local.get(cache_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    conn = redis()
     if not fresh and cache_ms > 0:
         cached = conn.get(cache_key)
         if cached:
             data = orjson.loads(cached)
-            return Ranking(data["generated_at"], data["entries"])
+            ranking = Ranking(data["generated_at"], data["entries"])
+            _remember(cache_key, now + min(cache_ms, max(0, conn.pttl(cache_key))) / 1000, ranking)
+            return ranking
     scores = _window_scores(board)
     artists = Artist.objects.filter(tenant_id=board.family.tenant_id, pk__in=list(scores)).values_list(
         "pk", "name", "genres"
@@ -160,9 +174,17 @@ def board_ranking(*, board: Board, fresh: bool = False) -> Ranking:
         for pk, name, score in rows
     ]
     generated_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    ranking = Ranking(generated_at, entries)
     if cache_ms > 0:
         conn.set(cache_key, orjson.dumps({"generated_at": generated_at, "entries": entries}), px=cache_ms)
-    return Ranking(generated_at, entries)
+        _remember(cache_key, now + cache_ms / 1000, ranking)
+    return ranking
+
+
+def _remember(key: str, expires: float, ranking: Ranking) -> None:
+    if len(_local) >= _LOCAL_MAX:
+        _local.clear()
+    _local[key] = (expires, ranking)
 
 
 def board_page(

@@ -115,7 +115,7 @@ def jumbotron(request: HttpRequest) -> HttpResponse:
         entries = board_ranking(board=board).entries[:10]
     except ApplicationError as exc:
         return _page_error(request, exc.message, exc.status_code)
-    ticket = ticket_issue(tenant=tenant, user_id=user_id)
+    ticket = ticket_issue(tenant=tenant, user_id=user_id, board=board)
     ws_base = getattr(settings, "WEBSOCKET_BASE_URL", "")
     ws_url = (
         ws_base.rstrip("/") + "/ws/leaderboards/"

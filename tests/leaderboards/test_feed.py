@@ -163,3 +163,23 @@ async def test_subscriptions_per_connection_are_limited_and_unsubscribe_frees_on
     assert unsubscribed["type"] == "unsubscribed"
     assert accepted["type"] == "snapshot"
     await ws.disconnect()
+
+
+async def test_a_share_link_ticket_subscribes_to_its_own_board_only() -> None:
+    from leaderboards.consumers import ticket_issue
+    from leaderboards.selectors import board_for
+
+    membership, _ = await database_sync_to_async(_member)()
+    tenant = membership.tenant
+    shared = board_for(tenant=tenant, metric="votes", window="24h")
+    ticket = ticket_issue(tenant=tenant, user_id=None, board=shared)
+    ws = await _connect(f"/ws/leaderboards/?ticket={ticket}")
+
+    await ws.send_json_to({"action": "subscribe", "board": BOARD})
+    refused = await ws.receive_json_from(timeout=5)
+    await ws.send_json_to({"action": "subscribe", "board": {"metric": "votes", "window": "24h"}})
+    accepted = await ws.receive_json_from(timeout=5)
+
+    assert refused["code"] == "board_not_shared"
+    assert accepted["type"] == "snapshot"
+    await ws.disconnect()

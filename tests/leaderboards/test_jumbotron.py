@@ -94,6 +94,7 @@ def test_standings_for_the_page_need_its_ticket_and_stay_in_its_tenant() -> None
     tenant = TenantFactory.create(plan="enterprise")
     show = ShowFactory.create(tenant=tenant)
     other_show = ShowFactory.create(tenant=TenantFactory.create(plan="enterprise"))
+    sibling_show = ShowFactory.create(tenant=tenant)  # same tenant, but not the shared board's show
     link = share_link_sign(tenant=tenant, board={"metric": "votes", "show_id": show.pk}, expires_at=2**40)
     config = _config(Client().get("/jumbotron/", {"share": link}).content.decode())
 
@@ -102,9 +103,12 @@ def test_standings_for_the_page_need_its_ticket_and_stay_in_its_tenant() -> None
         "/jumbotron/standings", {"ticket": str(config["ticket"]), "show_id": str(other_show.pk)}
     )
     forged = Client().get("/jumbotron/standings", {"ticket": "x", "show_id": str(show.pk)})
+    sibling = Client().get(
+        "/jumbotron/standings", {"ticket": str(config["ticket"]), "show_id": str(sibling_show.pk)}
+    )
 
     assert ok.status_code == 200 and ok.json()["show_id"] == show.pk
-    assert other.status_code == 404
+    assert other.status_code == 404 and sibling.status_code == 404
     assert forged.status_code == 401 and forged.json()["error"]["code"] == "not_authenticated"
 
 
