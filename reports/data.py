@@ -182,6 +182,22 @@ def _daily(
     return rows
 
 
+MAX_CITY_CANDIDATES = 40
+
+
+def _known_cities(tenant: Tenant, artist: Artist) -> list[str]:
+    own = [artist.home_city, *artist.shows.values_list("city", flat=True)]
+    known = [
+        *Show.objects.filter(tenant=tenant).exclude(city="").values_list("city", flat=True).distinct()[:100],
+        *Artist.objects.filter(tenant=tenant)
+        .exclude(home_city="")
+        .values_list("home_city", flat=True)
+        .distinct()[:100],
+    ]
+    ordered = dict.fromkeys(c for c in [*own, *known] if c)  # the artist's own cities first
+    return list(ordered)[:MAX_CITY_CANDIDATES]
+
+
 def artist_report_data(
     *, tenant: Tenant, artist_id: int, start_day: date, end_day: date, title: str = ""
 ) -> dict[str, Any]:
@@ -213,14 +229,16 @@ def artist_report_data(
     data["change"] = {m: _change(totals[m], previous[m]) for m in ARTIST_METRICS}
     data["daily"] = daily
 
-    # Top cities by plays: cities come from the artist's shows and home city (the rollups are keyed by city).
-    cities = sorted({c for c in [artist.home_city, *artist.shows.values_list("city", flat=True)] if c})
+    # Top cities by plays. rollup_totals answers one city at a time and no selector lists the cities an
+    # artist was played in, so the candidates are the cities the tenant knows: its shows' and its artists'
+    # home cities (capped). A city seen only in events is missed until ingestion offers a per-city selector.
+    cities = _known_cities(tenant, artist)
     city_plays: list[dict[str, Any]] = []
     for city in cities:
         value = rollup(tenant_id=tenant.pk, metric="plays", start=start, end=end, city=city, artist_ids=ids)
         city_plays.append({"city": city, "plays": value.get(artist.pk, 0)})
     city_plays.sort(key=lambda r: (-r["plays"], r["city"]))
-    data["top_cities"] = city_plays[:TOP_N]
+    data["top_cities"] = [c for c in city_plays if c["plays"]][:TOP_N]
 
     shows = list(artist.shows.filter(tenant=tenant).order_by("-starts_at", "title")[:50])
     show_rows: list[dict[str, Any]] = []
