@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
@@ -103,8 +104,26 @@ class ArtistAdmin(admin.ModelAdmin):
         return ", ".join(obj.genres)
 
 
+class ShowAdminForm(ModelForm):
+    class Meta:
+        model = Show
+        fields = ("tenant", "external_id", "title", "venue", "city", "starts_at", "lineup")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        tenant = cleaned.get("tenant")
+        strangers = [
+            a.name for a in cleaned.get("lineup") or [] if tenant is not None and a.tenant_id != tenant.pk
+        ]
+        if strangers:
+            # Tenants never share data: a lineup may only hold the show's own tenant's artists.
+            raise ValidationError({"lineup": f"Not artists of {tenant}: {', '.join(strangers)}."})
+        return cleaned
+
+
 @admin.register(Show)
 class ShowAdmin(admin.ModelAdmin):
+    form = ShowAdminForm
     list_display = ("title", "external_id", "tenant", "venue", "city", "starts_at", "lineup_size")
     list_filter = ("tenant", "city")
     search_fields = ("title", "external_id", "venue", "city")

@@ -80,3 +80,23 @@ def test_admin_needs_a_staff_login(client):
     response = client.get("/admin/coliseum/tenant/")
 
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admin_refuses_a_lineup_with_another_tenants_artist(operator_client):
+    show = ShowFactory.create(title="Gig")
+    own = ArtistFactory.create(tenant=show.tenant)
+    stranger = ArtistFactory.create(name="Stranger")
+
+    response = operator_client.post(
+        f"/admin/coliseum/show/{show.pk}/change/",
+        {
+            "tenant": show.tenant_id,
+            "external_id": show.external_id,
+            "title": "Gig",
+            "lineup": [own.pk, stranger.pk],
+        },
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "Not artists of" in response.content.decode()
+    assert list(show.lineup.all()) == []
