@@ -92,6 +92,9 @@ def audit_purge_older_than(*, cutoff: datetime, batch_size: int = 10_000, progre
                     [cutoff, batch_size],
                 )
                 deleted = cursor.rowcount
+                # Called inside an outer transaction, this block is only a savepoint and SET LOCAL would
+                # outlive it: switch off explicitly (a failed DELETE rolls the savepoint, and the SET, back).
+                cursor.execute("SET LOCAL coliseum.audit_purge = 'off'")
             total += deleted
             bar.update(deleted)
             if deleted < batch_size:

@@ -97,3 +97,13 @@ def test_deleting_the_actor_and_the_tenant_leaves_their_entries_untouched() -> N
     assert kept.actor_user_id == user_id
     assert kept.tenant_id == tenant_id
     assert kept.actor_label == entry.actor_label
+
+
+def test_the_purge_switch_is_off_again_after_a_purge_inside_an_outer_transaction() -> None:
+    # given a recent entry, and a purge run inside the test's own (outer) transaction
+    entry = _entry()
+    audit_purge_older_than(cutoff=timezone.now() - timedelta(days=1))
+    # then a later delete in the same outer transaction is still refused
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).delete()
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
