@@ -7,6 +7,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
 from djstripe.views import ProcessWebhookView
 from drf_spectacular.types import OpenApiTypes
@@ -121,11 +122,16 @@ class StripeWebhookApi(APIView):
             200: OpenApiResponse(description="Accepted (also for a duplicate delivery)"),
             400: OpenApiResponse(description="Missing or bad signature, or not a Stripe event"),
             404: OpenApiResponse(description="No such endpoint"),
+            413: OpenApiResponse(description="Body larger than DATA_UPLOAD_MAX_MEMORY_SIZE"),
             503: OpenApiResponse(description="Processing failed; Stripe retries later"),
         },
         tags=["billing"],
     )
     def post(self, request: Request, uuid: UUID) -> HttpResponse:
+        try:
+            request._request.body  # noqa: B018  (read once, within DATA_UPLOAD_MAX_MEMORY_SIZE; cached)
+        except RequestDataTooBig:
+            return error_response("payload_too_large", "The request body is too large.", 413)
         try:
             response: HttpResponse = ProcessWebhookView.as_view()(request._request, uuid=uuid)
         except Http404:

@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 from djstripe.models import Event, Subscription
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from audit.models import AuditEntry
 from billing.entitlements import entitlements_for
@@ -302,3 +305,52 @@ def test_a_processing_failure_answers_503_so_stripe_retries_and_stores_nothing(
     assert deliver("customer.subscription.created", sub, event_id="evt_TRetry0001").status_code == 200
     # then the event is applied
     assert _plan(stripe_tenant) == "pro"
+
+
+def test_a_replayed_delivery_older_than_the_tolerance_is_refused(
+    deliver: Deliver, stripe_tenant: Tenant, fake_stripe: FakeStripe
+) -> None:
+    # given a genuinely signed delivery captured ten minutes ago
+    sub = fake_stripe.put(subscription(plan="enterprise"))
+    body = event_payload("customer.subscription.created", sub, created=RECORDED_AT)
+    stale = sign(body, at=int(timezone.now().timestamp()) - 600)
+    # when it is replayed now
+    response = deliver("x", {}, payload=body, signature=stale)
+    # then it is refused and changes nothing
+    assert response.status_code == 400
+    assert _plan(stripe_tenant) == "basic"
+    assert not Event.objects.exists()
+
+
+def test_a_huge_body_is_refused_with_413(deliver: Deliver, stripe_tenant: Tenant, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    body = event_payload("customer.subscription.created", {"padding": "x" * 100_000}, created=RECORDED_AT)
+    response = deliver("x", {}, payload=body, signature=sign(body))
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert not Event.objects.exists()
+
+
+@given(order=st.permutations(range(4)))
+@hyp_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_delivery_order_ends_in_the_newest_events_state(
+    order: list[int], fake_stripe: FakeStripe
+) -> None:
+    # given four successive states of one subscription, delivered in any order
+    from billing.services import stripe_subscription_apply
+    from tests.factories import TenantFactory
+
+    tenant = TenantFactory.create()
+    BillingAccount.objects.create(tenant=tenant, stripe_customer_id=f"cus_TOrder{tenant.pk}")
+    states = [("active", "pro"), ("active", "enterprise"), ("past_due", "enterprise"), ("active", "pro")]
+    for index in order:
+        status, plan = states[index]
+        sub = subscription(status=status, plan=plan, customer=f"cus_TOrder{tenant.pk}")
+        stripe_subscription_apply(
+            subscription=sub, event_type="customer.subscription.updated", event_created=RECORDED_AT + index
+        )
+    # then the account holds the newest state, whatever the order
+    account = BillingAccount.objects.get(tenant=tenant)
+    assert (account.subscription_status, account.subscription_plan) == states[-1]
+    assert account.past_due_since is None
+    assert _plan(tenant) == "pro"
