@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 from django.db import transaction
 
@@ -63,6 +64,11 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def _json(value: Any) -> Any:
+    # Django's psycopg setup hands jsonb back as text (its JSONField decodes it); decode it here.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def subject_data_gather(*, tenant_id: int, user_id: str) -> dict[str, Any]:
     """Everything the event-log tables hold about one fan of one tenant, as JSON-ready values."""
     names = [c.strip() for c in _EVENT_COLUMNS.split(",")]
@@ -78,6 +84,7 @@ def subject_data_gather(*, tenant_id: int, user_id: str) -> dict[str, Any]:
             for row in cursor.fetchall():
                 item = {n: _jsonable(v) for n, v in zip(names, row, strict=True)}
                 item.pop("id")
+                item["properties"], item["context"] = _json(item["properties"]), _json(item["context"])
                 item["storage"] = label
                 out["events"].append(item)
                 event_ids.append(item["event_id"])
@@ -89,7 +96,7 @@ def subject_data_gather(*, tenant_id: int, user_id: str) -> dict[str, Any]:
         person = cursor.fetchone()
         if person is not None:
             out["traits"] = {
-                "traits": person[0],
+                "traits": _json(person[0]),
                 "first_seen_at": _jsonable(person[1]),
                 "updated_at": _jsonable(person[2]),
             }
