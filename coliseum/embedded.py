@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import importlib.util
 import json
 import os
@@ -538,6 +537,8 @@ class EmbeddedRedis:
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
     """One supervisor at a time starts or stops servers for a data directory."""
+    import fcntl  # POSIX only; imported here so that settings still import elsewhere
+
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "services.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -631,18 +632,24 @@ def services_up(*, environ: Mapping[str, str], user_pid: int) -> Services:
     if not (plan.embed_postgres or plan.embed_redis):
         return services
     with _locked(root):
-        if plan.embed_postgres:
-            postgres = EmbeddedPostgres(root)
-            services.postgres = postgres.start()
-            services.postgres.version = postgres.prepare(services.postgres.port)
-            services.env["DATABASE_URL"] = services.postgres.url
-        if plan.embed_redis:
-            redis = EmbeddedRedis(root)
-            services.redis = redis.start()
-            services.redis.version = redis.version()
-            services.env["REDIS_URL"] = services.redis.url
-            # settings.test reads TEST_REDIS_URL (default 127.0.0.1:6379/15): point the tests at ours too.
-            services.env["TEST_REDIS_URL"] = f"redis://127.0.0.1:{services.redis.port}/15"
+        try:
+            if plan.embed_postgres:
+                postgres = EmbeddedPostgres(root)
+                services.postgres = postgres.start()
+                services.postgres.version = postgres.prepare(services.postgres.port)
+                services.env["DATABASE_URL"] = services.postgres.url
+            if plan.embed_redis:
+                redis = EmbeddedRedis(root)
+                services.redis = redis.start()
+                services.redis.version = redis.version()
+                services.env["REDIS_URL"] = services.redis.url
+                # settings.test reads TEST_REDIS_URL (default 127.0.0.1:6379/15): point the tests at ours too.
+                services.env["TEST_REDIS_URL"] = f"redis://127.0.0.1:{services.redis.port}/15"
+        except BaseException:
+            # Half started (e.g. PostgreSQL up, Redis failed): leave nothing behind that nobody uses.
+            if not _users(root):
+                _stop_all(root)
+            raise
         _set_users(root, [*_users(root), user_pid])
         lines = ["# Written by `bin/services` (coliseum.embedded): the embedded services now in use."]
         lines += [f"{k}={v}" for k, v in services.env.items() if k != "TEST_REDIS_URL"]
@@ -713,7 +720,7 @@ def services_exec(command: Sequence[str], *, environ: Mapping[str, str]) -> int:
             print(f"Stopped the embedded services (pids {', '.join(map(str, stopped))}).", flush=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 128 + received[0] if code < 0 and received else code
+    return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -752,7 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not command:
                 parser.error("exec needs a command: exec -- make _run")
             return services_exec(command, environ=environ)
-    except ServicesError as exc:
-        print(f"coliseum.embedded: {exc}", file=sys.stderr)
+    except (ServicesError, OSError, subprocess.SubprocessError) as exc:
+        print(f"bin/services: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -281,3 +281,27 @@ def test_database_url_for_keeps_host_and_port_so_children_reach_the_same_server(
     assert embedded.database_url_for({**embedded_db, "PASSWORD": "p@ss"}, name="other") == (
         "postgres://postgres:p%40ss@127.0.0.1:45123/other"
     )
+
+
+@pytest.mark.slow
+def test_a_half_started_set_is_stopped_and_the_error_is_plain(data_dir: Path) -> None:
+    # given: Redis cannot start (its data directory is taken by a file), PostgreSQL can
+    data_dir.mkdir(parents=True)
+    (data_dir / "redis").write_text("not a directory")
+
+    # when
+    done = subprocess.run(
+        [sys.executable, SERVICES, "up"],
+        cwd=REPO,
+        env=_embedded_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # then: a one-line error, no traceback, and the PostgreSQL it had started is stopped again
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.startswith("bin/services: "), done.stderr and "Traceback" not in done.stderr
+    assert (data_dir / "postgres" / "PG_VERSION").exists(), done.stderr
+    assert _processes_using(data_dir) == []
