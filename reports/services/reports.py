@@ -216,7 +216,8 @@ def report_render_run(*, report_id: int) -> Report:
     data["report_id"] = report.pk
     if report.format == ReportFormat.PDF:
         branding = _branding_for(report)
-        branding.qr_url = share_url(report=report) or download_url(report=report)
+        # The QR code is for phones: only a share link opens there (the download URL needs a login).
+        branding.qr_url = share_url(report=report) or ""
         content = render_pdf(data, branding)
     elif report.format == ReportFormat.JSON:
         content = render_json(data)
