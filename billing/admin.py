@@ -31,6 +31,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
     )
     list_filter = ("operator_plan", "subscription_status")
     search_fields = ("tenant__slug", "stripe_customer_id")
+    autocomplete_fields = ("tenant",)
     fields = (
         "tenant",
         "operator_plan",
@@ -86,6 +87,7 @@ class EntitlementOverrideAdmin(admin.ModelAdmin):
     list_display = ("tenant", "name", "value_json", "reason", "updated_at")
     list_filter = ("name",)
     search_fields = ("tenant__slug",)
+    autocomplete_fields = ("tenant",)
 
     @admin.display(description="value")
     def value_json(self, obj: EntitlementOverride) -> str:

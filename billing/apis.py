@@ -54,7 +54,13 @@ class SubscriptionDetailApi(TenantApi):
         entitlements = serializers.DictField(child=serializers.JSONField())
         usage = serializers.DictField(child=serializers.JSONField())
 
-    @extend_schema(operation_id="subscription_detail", parameters=[TENANT_HEADER], responses=OutputSerializer)
+    @extend_schema(
+        operation_id="subscription_detail",
+        summary="The tenant's plan, subscription status, entitlements and usage this month",
+        parameters=[TENANT_HEADER],
+        responses=OutputSerializer,
+        tags=["billing"],
+    )
     def get(self, request: Request) -> Response:
         summary = selectors.subscription_summary(tenant=self.tenant)
         return Response(self.OutputSerializer(summary).data)
@@ -71,7 +77,9 @@ class SubscriptionUpgradeApi(TenantApi):
 
     @extend_schema(
         operation_id="subscription_upgrade",
+        summary="A Stripe Checkout URL to subscribe to Pro or Enterprise",
         parameters=[TENANT_HEADER],
+        tags=["billing"],
         request=InputSerializer,
         responses=OutputSerializer,
     )

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from billing import tasks as billing_tasks
 from billing.entitlements import cheapest_plan_allowing, entitlements_for
 from billing.models import BillingAccount, EntitlementOverride
 from billing.services import (
@@ -169,7 +170,7 @@ def test_past_due_keeps_the_plan_for_the_grace_period_then_falls_to_basic(settin
         past_due_since=timezone.now() - timedelta(days=7, seconds=1)
     )
     # then the beat job drops it to Basic, audited
-    assert plans_refresh_due() == 1
+    assert billing_tasks.plans_refresh_due.apply().result == 1
     assert Tenant.objects.get(pk=tenant.pk).plan == "basic"
     assert entitlements_for(tenant).plan == "basic"
     entry = AuditEntry.objects.filter(tenant=tenant, action="plan.changed").order_by("id").last()
