@@ -217,5 +217,8 @@ def test_the_jumbotron_changes_live_as_votes_are_ingested(
             expect(page.locator(f'li.jt-row[data-artist-id="{ana.pk}"]')).to_have_attribute("data-rank", "2")
             expect(page.locator(f'li.jt-row[data-artist-id="{bea.pk}"] .jt-score')).to_have_text("3")
             expect(page.locator(".jt-round[data-round='1'] h3")).to_contain_text("5 votes", timeout=15_000)
+            if os.environ.get("JUMBOTRON_SCREENSHOT"):  # to look at the page: JUMBOTRON_SCREENSHOT=/tmp/j.png
+                page.wait_for_timeout(1000)
+                page.screenshot(path=os.environ["JUMBOTRON_SCREENSHOT"])
         finally:
             browser.close()
