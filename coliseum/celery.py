@@ -14,7 +14,7 @@ app = Celery("coliseum")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-BEAT_APPS = ("coliseum", "ingestion", "leaderboards", "reports", "billing", "audit")
+BEAT_APPS = ("coliseum", "ingestion", "leaderboards", "reports", "billing", "audit", "coliseum.privacy")
 
 
 def _beat_schedule() -> dict[str, dict[str, object]]:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("reports.urls")),
     path("", include("billing.urls")),
     path("", include("audit.urls")),
+    path("", include("coliseum.privacy.urls")),
 ]
 
 handler400 = "coliseum.errors.handler400"

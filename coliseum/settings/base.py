@@ -362,3 +362,8 @@ LEADERBOARD_RECONCILE_HORIZON_SECONDS = env.int("LEADERBOARD_RECONCILE_HORIZON_S
 CHANNEL_LAYERS["default"]["BACKEND"] = env.str(
     "CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer"
 )
+
+# --- privacy ---
+INSTALLED_APPS += ["coliseum.privacy"]
+PRIVACY_EXPORT_LINK_SECONDS = env.int("PRIVACY_EXPORT_LINK_SECONDS", default=86400)  # signed export link life
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)  # pg_dump backups kept in PRIVATE_STORAGE_ROOT/backups
