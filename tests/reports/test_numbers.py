@@ -8,11 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from coliseum.models import Artist, Role, Show
 from ingestion.services import event_batch_ingest, processing_run_pending
+from reports.data import artist_report_data
 from tests.factories import MembershipFactory, TenantFactory
 from tests.reports.conftest import pdf_text, period, rasterise_first_page, render
 
@@ -138,3 +141,55 @@ def test_show_and_tenant_reports_agree_with_the_votes_and_kpis(world: dict[str, 
         "value": 4,
     }
     assert sum(day["events"] for day in overall["daily"]) == 5 + 4  # plays + weighted votes
+
+
+PLAY_SPECS = st.lists(
+    st.tuples(
+        st.sampled_from(["a1", "a2"]),  # artist
+        st.sampled_from(["f1", "f2", "f3", "f4"]),  # fan
+        st.integers(min_value=0, max_value=9),  # days ago (period covers 0..6)
+        st.integers(min_value=1, max_value=600),  # seconds listened
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@hypothesis.settings(
+    max_examples=8, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture]
+)
+@hypothesis.given(plays=PLAY_SPECS)
+def test_artist_totals_equal_a_brute_force_recount(plays: list[tuple[str, str, int, int]]) -> None:
+    # given random plays over ten days, ingested and processed
+    tenant = TenantFactory.create(plan="enterprise")
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def at(days_ago: int) -> datetime:  # early in that UTC day, never in the future
+        return min(midnight - timedelta(days=days_ago) + timedelta(seconds=30), now - timedelta(seconds=1))
+
+    events = [
+        _event(i, "player.track_played", at(ago), fan, track_id="t", artist_id=artist,
+               duration_seconds=secs)
+        for i, (artist, fan, ago, secs) in enumerate(plays)
+    ]  # fmt: skip
+    for e in events:
+        e["event_id"] = f"{tenant.slug}-{e['event_id']}"
+    assert not event_batch_ingest(tenant=tenant, events=events, source="import").rejected
+    processing_run_pending()
+    today = midnight.date()
+    start_day = today - timedelta(days=6)
+
+    for external in ("a1", "a2"):
+        artist = Artist.objects.filter(tenant=tenant, external_id=external).first()
+        if artist is None:
+            continue
+        # when the artist's report figures are gathered for the last seven days
+        data = artist_report_data(tenant=tenant, artist_id=artist.pk, start_day=start_day, end_day=today)
+
+        # then they are exactly the recount of the raw plays in those days
+        inside = [p for p in plays if p[0] == external and p[2] <= 6]
+        assert data["totals"]["plays"] == len(inside)
+        assert data["totals"]["listen_seconds"] == sum(p[3] for p in inside)
+        assert data["totals"]["unique_listeners"] == len({p[1] for p in inside})
+        assert sum(day["plays"] for day in data["daily"]) == len(inside)
