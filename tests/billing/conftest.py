@@ -34,8 +34,25 @@ def _stripe_test_key(settings: Any) -> None:
     settings.STRIPE_TEST_SECRET_KEY = FAKE_SECRET_KEY
 
 
+class _NoNetwork(FakeStripe):
+    """Installed for every billing test: a Stripe call that no test asked to fake fails loudly."""
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None, **kwargs: Any) -> Any:
+        raise AssertionError(f"unexpected Stripe call {method} {url}: request the fake_stripe fixture")
+
+
+@pytest.fixture(autouse=True)
+def _stripe_never_reaches_the_network() -> Iterator[None]:
+    previous = stripe.default_http_client
+    stripe.default_http_client = _NoNetwork()
+    try:
+        yield
+    finally:
+        stripe.default_http_client = previous
+
+
 @pytest.fixture
-def fake_stripe() -> Iterator[FakeStripe]:
+def fake_stripe(_stripe_never_reaches_the_network: None) -> Iterator[FakeStripe]:
     previous = stripe.default_http_client
     fake = FakeStripe()
     stripe.default_http_client = fake
