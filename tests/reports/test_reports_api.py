@@ -263,3 +263,25 @@ def test_json_schema_is_served_and_every_endpoint_is_in_openapi(api_client: APIC
         "/r/{token}",
     ):
         assert path in paths, path
+
+
+def test_huge_body_is_a_413_and_creates_nothing(owner_client: APIClient) -> None:
+    response = owner_client.post(
+        "/api/v1/reports",
+        data='{"title": "' + "x" * (3 * 1024 * 1024) + '"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert Report.objects.count() == 0
+
+
+def test_anonymous_callers_are_refused(api_client: APIClient) -> None:
+    for method, path in (
+        ("get", "/api/v1/reports"),
+        ("post", "/api/v1/reports"),
+        ("get", "/api/v1/reports/1"),
+    ):
+        response = getattr(api_client, method)(path)
+        assert response.status_code == 401
+        assert "error" in response.json()
