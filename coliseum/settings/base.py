@@ -360,7 +360,7 @@ LEADERBOARD_TICKET_SECONDS = env.int("LEADERBOARD_TICKET_SECONDS", default=600) 
 LEADERBOARD_RECONCILE_HORIZON_SECONDS = env.int("LEADERBOARD_RECONCILE_HORIZON_SECONDS", default=86400)
 # The live feed's channel layer (measured in `make bench` section e; see docs/readme/leaderboards.md).
 CHANNEL_LAYERS["default"]["BACKEND"] = env.str(
-    "CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer"
+    "CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"
 )
 
 # --- privacy ---
