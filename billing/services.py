@@ -28,6 +28,17 @@ from .models import BillingAccount, EntitlementOverride
 
 # Stripe statuses under which the subscription's plan is in force (past_due: during the grace period).
 LIVE_STATUSES = ("active", "trialing", "past_due")
+# How far along its lifecycle a subscription is; breaks ties between events of the same second.
+_STATUS_RANK = {
+    "incomplete": 0,
+    "incomplete_expired": 1,
+    "trialing": 1,
+    "active": 2,
+    "past_due": 2,
+    "paused": 2,
+    "unpaid": 3,
+    "canceled": 4,
+}
 # uuid5 namespace of the Passport event ids minted from Stripe event ids (never change it: idempotency).
 MONEY_EVENT_NAMESPACE = uuid.UUID("6f1c3c1e-8a53-5d0e-9a55-2d1f4e0b7c21")
 TICKET_METADATA_KEYS = ("user_id", "show_id", "artist_id")
@@ -359,10 +370,16 @@ def stripe_subscription_apply(
         account = _account_for_stripe(_id_of(subscription.get("customer")), subscription)
         if account is None:
             return None
-        if event_created < account.stripe_event_created:
-            return None
         sub_id = _id_of(subscription)
         status = "canceled" if event_type.endswith(".deleted") else str(subscription.get("status") or "")
+        if event_created < account.stripe_event_created:
+            return None
+        if event_created == account.stripe_event_created and _STATUS_RANK.get(status, 0) < _STATUS_RANK.get(
+            account.subscription_status, 0
+        ):
+            # Same second (Stripe's resolution): e.g. `created` (incomplete) arriving after `updated`
+            # (active) for a checkout. Never step back in the subscription's lifecycle on a tie.
+            return None
         if account.stripe_subscription_id and account.stripe_subscription_id != sub_id:
             # Another subscription of the same customer: only a live one replaces the one we track.
             if status not in LIVE_STATUSES:

@@ -97,6 +97,22 @@ def test_an_older_update_delivered_after_a_newer_one_changes_nothing(
     assert AuditEntry.objects.filter(tenant=stripe_tenant, action="plan.changed").count() == 1
 
 
+def test_an_incomplete_created_event_in_the_same_second_as_the_activation_changes_nothing(
+    deliver: Deliver, stripe_tenant: Tenant, fake_stripe: FakeStripe
+) -> None:
+    # given a checkout whose subscription became active, reported first
+    fake_stripe.put(subscription(plan="pro"))
+    deliver("customer.subscription.updated", subscription(plan="pro"), created=RECORDED_AT)
+    assert _plan(stripe_tenant) == "pro"
+    # when `created` (still incomplete) from the same second arrives after it
+    deliver(
+        "customer.subscription.created", subscription(plan="pro", status="incomplete"), created=RECORDED_AT
+    )
+    # then the subscription stays active
+    assert BillingAccount.objects.get(tenant=stripe_tenant).subscription_status == "active"
+    assert _plan(stripe_tenant) == "pro"
+
+
 @pytest.mark.parametrize(
     "signature",
     [
