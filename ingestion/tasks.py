@@ -12,16 +12,19 @@ from django_redis import get_redis_connection
 
 logger = logging.getLogger(__name__)
 
-# Coalescing flag: while set, a process_pending task is already queued; ingest requests do not enqueue more.
+# Coalescing: at most one processing task is enqueued per QUEUED_FLAG_TTL_MS window, however many requests
+# commit in it (a task per request would cost more than the processing of one event). A task drains the queue
+# until empty, so under a steady stream every event is picked up by the next window's task; the last events of
+# a burst that land after a task's final check wait for the next ingest or the beat sweep.
 QUEUED_FLAG = "ingestion:process-queued"
-QUEUED_FLAG_TTL_SECONDS = 5
+QUEUED_FLAG_TTL_MS = 200
 TASK_MAX_SECONDS = 50.0
 
 
 def process_pending_schedule() -> None:
-    """Called on commit after an ingest: enqueue one processing task unless one is already queued."""
+    """Called on commit after an ingest: enqueue a processing task unless one was enqueued moments ago."""
     try:
-        if not get_redis_connection("default").set(QUEUED_FLAG, 1, nx=True, ex=QUEUED_FLAG_TTL_SECONDS):
+        if not get_redis_connection("default").set(QUEUED_FLAG, 1, nx=True, px=QUEUED_FLAG_TTL_MS):
             return
         process_pending.delay()
     except Exception:
@@ -34,11 +37,6 @@ def process_pending() -> int:
     """Process whatever is pending (bounded in time; the next task or sweep continues)."""
     from ingestion.services import processing_run_pending
 
-    try:
-        # Cleared first: events committed from now on either get processed by this run or enqueue a new task.
-        get_redis_connection("default").delete(QUEUED_FLAG)
-    except Exception:
-        logger.warning("processing flag not cleared: redis unavailable")
     try:
         return processing_run_pending(max_seconds=TASK_MAX_SECONDS)
     finally:

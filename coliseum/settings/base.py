@@ -304,7 +304,7 @@ INGEST_SEGMENT_BATCH_MAX_EVENTS = env.int("INGEST_SEGMENT_BATCH_MAX_EVENTS", def
 # Token bucket burst, in seconds' worth of the plan's ingest_events_per_second.
 INGEST_RATE_BURST_SECONDS = env.int("INGEST_RATE_BURST_SECONDS", default=5)
 INGEST_PROCESS_BATCH_SIZE = env.int("INGEST_PROCESS_BATCH_SIZE", default=2000)
-INGEST_SWEEP_SECONDS = env.float("INGEST_SWEEP_SECONDS", default=5.0)  # beat sweep period (<= 10 s)
+INGEST_SWEEP_SECONDS = env.float("INGEST_SWEEP_SECONDS", default=2.0)  # beat sweep period (<= 10 s)
 
 # --- ops ---
 # Per-request duration/status per endpoint group into Redis (health, alerts, /metrics); right after request id.
