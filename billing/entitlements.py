@@ -6,12 +6,15 @@ Operators can override single entitlements per tenant (billing.models.Entitlemen
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
 from coliseum.models import Plan, Tenant
 
@@ -130,13 +133,20 @@ def _apply_overrides(base: Entitlements, overrides: dict[str, Any]) -> Entitleme
     return replace(base, **clean) if clean else base
 
 
+logger = logging.getLogger(__name__)
+CACHE_ERRORS = (RedisError, ConnectionInterrupted)
 CACHE_KEY = "billing:entitlements:{tenant_id}"
 CACHE_SECONDS = 3600  # invalidated explicitly on every change; the TTL only bounds stale keys
 
 
 def entitlements_invalidate(tenant_id: int) -> None:
     """Forget the cached entitlements of a tenant. Called (on commit) by every plan or override change."""
-    cache.delete(CACHE_KEY.format(tenant_id=tenant_id))
+    try:
+        cache.delete(CACHE_KEY.format(tenant_id=tenant_id))
+    except CACHE_ERRORS:
+        # Redis is down, so nothing can read the stale value now; its TTL bounds it after a restart
+        # without a flush (operators: flush `billing:entitlements:*` if Redis came back with old data).
+        logger.warning("entitlements cache unavailable; could not invalidate")
 
 
 # One round trip on a cache miss: the plan in force, the billing account's plan inputs (for the deadline at
@@ -204,14 +214,22 @@ def entitlements_for(tenant: Tenant) -> Entitlements:
 
 def entitlements_for_tenant_id(tenant_id: int) -> Entitlements:
     key = CACHE_KEY.format(tenant_id=tenant_id)
-    snapshot = cache.get(key)
+    try:
+        snapshot = cache.get(key)
+    except CACHE_ERRORS:
+        # Redis down: answer from the database (one query) rather than fail every gated request.
+        logger.warning("entitlements cache unavailable; reading the database")
+        snapshot = None
     if snapshot is None or (snapshot["review_at"] is not None and snapshot["review_at"] <= time.time()):
         if snapshot is not None:
             from .services import tenant_plan_refresh
 
             tenant_plan_refresh(tenant_id=tenant_id)
         snapshot = _snapshot_load(tenant_id)
-        cache.set(key, snapshot, CACHE_SECONDS)
+        try:
+            cache.set(key, snapshot, CACHE_SECONDS)
+        except CACHE_ERRORS:
+            pass
     return _apply_overrides(entitlements_for_plan(snapshot["plan"]), snapshot["overrides"])
 
 

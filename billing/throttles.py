@@ -38,13 +38,21 @@ def _tenant_id_for(request: Request) -> int | None:
         return int(tenant.pk)
     slug = request.headers.get("X-Tenant") or request.query_params.get("tenant") or ""
     key = MEMBER_KEY.format(user_id=request.user.pk, slug=slug[:64])
-    cached = cache.get(key)
+    from .entitlements import CACHE_ERRORS
+
+    try:
+        cached = cache.get(key)
+    except CACHE_ERRORS:
+        cached = None
     if cached is None:
         try:
             cached = int(request_tenant(request).pk)
         except ApplicationError:
             cached = 0  # no tenant, several, or not a member: the view answers that
-        cache.set(key, cached, MEMBER_SECONDS)
+        try:
+            cache.set(key, cached, MEMBER_SECONDS)
+        except CACHE_ERRORS:
+            pass
     return int(cached) or None
 
 
@@ -52,7 +60,7 @@ class TenantPlanThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         from coliseum.errors import RateLimitedError
 
-        from .entitlements import entitlements_for_tenant_id
+        from .entitlements import CACHE_ERRORS, entitlements_for_tenant_id
         from .services import USAGE_KEY, USAGE_TTL_SECONDS, usage_period
 
         user = getattr(request, "user", None)
@@ -66,12 +74,15 @@ class TenantPlanThrottle(BaseThrottle):
         minute = int(now // 60)
         key = THROTTLE_KEY.format(tenant_id=tenant_id, minute=minute)
         usage_key = USAGE_KEY.format(tenant_id=tenant_id, period=usage_period(), kind="api_calls")
-        pipe = get_redis_connection("default").pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        pipe.incr(usage_key)
-        pipe.expire(usage_key, USAGE_TTL_SECONDS)
-        count = int(pipe.execute()[0])
+        try:
+            pipe = get_redis_connection("default").pipeline()
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            pipe.incr(usage_key)
+            pipe.expire(usage_key, USAGE_TTL_SECONDS)
+            count = int(pipe.execute()[0])
+        except CACHE_ERRORS:
+            return True  # Redis down: serve rather than refuse (the limit protects, it must not break)
         if count > limit:
             reset_at = (minute + 1) * 60
             raise RateLimitedError(

@@ -212,3 +212,26 @@ def test_canceled_subscription_keeps_the_plan_until_period_end() -> None:
     )
     assert plans_refresh_due() == 1
     assert Tenant.objects.get(pk=tenant.pk).plan == "basic"
+
+
+def test_gates_keep_answering_from_the_database_when_redis_is_down(settings: Any) -> None:
+    # given an Enterprise tenant and a Redis that refuses connections
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from billing.throttles import TenantPlanThrottle
+    from tests.factories import MembershipFactory
+
+    tenant = TenantFactory.create(plan="enterprise")
+    member = MembershipFactory.create(tenant=tenant)
+    dead = {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    dead["OPTIONS"] = {**dead["OPTIONS"], "SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}
+    settings.CACHES = {"default": dead}
+    # when a gate reads the entitlements and the throttle counts a request
+    ent = entitlements_for(tenant)
+    request = Request(APIRequestFactory().get("/api/v1/subscriptions"))
+    request.user = member.user
+    allowed = TenantPlanThrottle().allow_request(request, None)
+    # then both answer: the plan from the database, the request let through
+    assert ent.plan == "enterprise" and ent.live_feed is True
+    assert allowed is True
