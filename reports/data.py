@@ -338,7 +338,11 @@ def show_report_data(
     data["totals"] = {
         "attendance": max(att.values(), default=0),
         "money_spent": sum(spent.values()),
-        "votes": sum(v for r in rounds for v in (x["votes"] for x in r["votes"])),
+        # Votes in the period, from the rollups (the daily chart sums to it). `rounds` below are the show's
+        # standings over its whole life, as GET /api/v1/shows/{id}/standings gives them.
+        "votes": sum(
+            rollup(tenant_id=tenant.pk, metric="votes", start=start, end=end, show_id=show.pk).values()
+        ),
     }
     data["attendance_by_artist"] = [
         {"artist_id": aid, "artist": names.get(aid, str(aid)), "attendance": v}

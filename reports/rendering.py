@@ -187,7 +187,8 @@ def _show_page(data: dict[str, Any], color: str) -> Page:
                     ]
                     for v in rnd["votes"]
                 ],
-                note=f"Winner: {winner['artist']}" if winner else "No single winner (tie or no votes).",
+                note=(f"Winner: {winner['artist']}." if winner else "No single winner (tie or no votes).")
+                + " Standings over the whole show, first vote per fan per round.",
             )
         )
     page.tables.append(

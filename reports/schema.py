@@ -125,8 +125,9 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
         "rounds": {
             "type": "array",
             "description": (
-                "kind=show: counted weighted votes per artist per round, and the round's winner "
-                "(null on a tie)."
+                "kind=show: counted weighted votes per artist per round over the whole show (the show "
+                "standings API's figures), and the round's winner (null on a tie). totals.votes is the "
+                "period's."
             ),
             "items": {
                 "type": "object",
