@@ -128,6 +128,9 @@ def test_show_and_tenant_reports_agree_with_the_votes_and_kpis(world: dict[str, 
     assert round_one["round"] == 1
     assert {v["artist"]: v["votes"] for v in round_one["votes"]}["Maria Lua"] == 3
     assert round_one["winner"]["artist"] == "Maria Lua"
+    standings = client.get(f"/api/v1/shows/{world['show'].pk}/standings").json()
+    api_votes = {e["artist_id"]: e["votes"] for e in standings["rounds"][0]["entries"]}
+    assert {v["artist_id"]: v["votes"] for v in round_one["votes"]} == api_votes
     assert show["totals"]["votes"] == 4
 
     overall = _report_json(client, {"kind": "tenant", "from": start, "to": end})
