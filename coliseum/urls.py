@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("audit.urls")),
     path("", include("coliseum.privacy.urls")),
+    path("", include("ingestion.funnels.urls")),
 ]
 
 handler400 = "coliseum.errors.handler400"

@@ -367,3 +367,6 @@ CHANNEL_LAYERS["default"]["BACKEND"] = env.str(
 INSTALLED_APPS += ["coliseum.privacy"]
 PRIVACY_EXPORT_LINK_SECONDS = env.int("PRIVACY_EXPORT_LINK_SECONDS", default=86400)  # signed export link life
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)  # pg_dump backups kept in PRIVATE_STORAGE_ROOT/backups
+
+# --- funnels ---
+INSTALLED_APPS += ["ingestion.funnels"]
