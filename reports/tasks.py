@@ -16,6 +16,9 @@ from .services.schedules import report_schedules_run_due
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 4
+# Reports run on their own queue (`-Q ...,reports` in the Procfile) so a burst of PDFs never delays
+# ingestion: callers and beat entries name it (the task-level `queue` attribute is deprecated).
+REPORTS_QUEUE = "reports"
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -38,7 +41,12 @@ def retry_countdown(retries: int) -> int:
     return int(10 * 2**retries)
 
 
-@shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True, name="reports.tasks.report_render")
+@shared_task(
+    bind=True,
+    max_retries=MAX_RETRIES,
+    acks_late=True,
+    name="reports.tasks.report_render",
+)
 def report_render(self: Any, report_id: int) -> None:
     try:
         report_render_run(report_id=report_id)

@@ -142,7 +142,10 @@ def report_request(
             format=format,
             params=params,
             watermark=ent.report_watermark,
-            share_expires_in=int(share.get("expires_in") or settings.REPORTS_SHARE_DEFAULT_SECONDS)
+            share_expires_in=min(
+                int(share.get("expires_in") or settings.REPORTS_SHARE_DEFAULT_SECONDS),
+                settings.REPORTS_SHARE_MAX_SECONDS,
+            )
             if share
             else None,
             share_one_time=bool(share and share.get("one_time")),
@@ -160,10 +163,10 @@ def report_request(
 
 
 def _enqueue(report_id: int) -> None:
-    from ..tasks import report_render
+    from ..tasks import REPORTS_QUEUE, report_render
 
     try:
-        report_render.delay(report_id)
+        report_render.apply_async(args=(report_id,), queue=REPORTS_QUEUE)
     except Exception:  # broker unreachable: the report stays queued and report_stale_requeue sends it again
         logger.exception("report not queued; the requeue job will retry", extra={"report_id": report_id})
 

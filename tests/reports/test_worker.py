@@ -48,8 +48,10 @@ def test_a_real_worker_renders_the_requested_report(
         "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
     }
     log = tmp_path / "worker.log"
-    command = [sys.executable, "-m", "celery", "-A", "coliseum", "worker", "--pool=solo", "-l", "WARNING"]
+    command = [sys.executable, "-m", "celery", "-A", "coliseum", "worker", "--pool=solo", "-Q", "reports"]
     command += [
+        "-l",
+        "WARNING",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
