@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -116,6 +116,18 @@ class ReportOutputSerializer(serializers.ModelSerializer):
         return obj.share_used_at is not None
 
 
+def _paginated(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
 def _file_response(report: Report, *, inline: bool = False) -> FileResponse:
     try:
         handle = private_storage().open(report.file_name, "rb")
@@ -162,7 +174,7 @@ class ReportsApi(TenantApi):
 
     @extend_schema(
         operation_id="reports_list",
-        responses={200: ReportOutputSerializer(many=True), 401: ERROR, 404: ERROR},
+        responses={200: _paginated("PaginatedReports", ReportOutputSerializer), 401: ERROR, 404: ERROR},
         description="The tenant's reports, newest first (`?page=`, `?page_size=` ≤ 100).",
     )
     def get(self, request: Request) -> Response:
@@ -349,7 +361,8 @@ class ReportSchedulesApi(TenantApi):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
-        operation_id="report_schedules_list", responses={200: ReportScheduleOutputSerializer(many=True)}
+        operation_id="report_schedules_list",
+        responses={200: _paginated("PaginatedReportSchedules", ReportScheduleOutputSerializer)},
     )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
