@@ -261,20 +261,27 @@ def event_batch_ingest(*, tenant: Tenant, events: list[dict[str, Any]], source: 
         seen.add(row.event_id)
         rows.append(row)
     accepted = 0
-    if rows:
-        if connection.in_atomic_block:
-            # Inside the caller's transaction: durable when the caller commits; processing follows it.
-            accepted = _rows_insert(tenant_id=tenant.pk, rows=rows, source=source)
-            transaction.on_commit(_processing_schedule)
-        else:
+    if rows and connection.in_atomic_block:
+        # Inside the caller's transaction: durable when the caller commits; processing follows it.
+        accepted = _rows_insert(tenant_id=tenant.pk, rows=rows, source=source)
+        transaction.on_commit(_processing_schedule)
+        from ingestion.services.stats import stats_count
+
+        stats_count(accepted=accepted, rejected=len(rejected))
+    else:
+        if rows:
             # Keys, log and queue rows are written by ONE statement, which PostgreSQL runs atomically in its
             # own implicit transaction: committed when it returns, without BEGIN/COMMIT round trips.
             accepted = _rows_insert(tenant_id=tenant.pk, rows=rows, source=source)
-            _processing_schedule()
-        duplicates += len(rows) - accepted
-    from ingestion.services.stats import stats_count
+        from ingestion.tasks import process_pending_schedule
 
-    stats_count(accepted=accepted, rejected=len(rejected))
+        if accepted:
+            process_pending_schedule(accepted=accepted, rejected=len(rejected))
+        elif rejected:
+            from ingestion.services.stats import stats_count
+
+            stats_count(rejected=len(rejected))
+    duplicates += len(rows) - accepted
     return IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
 
 

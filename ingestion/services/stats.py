@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django_redis import get_redis_connection
 
@@ -17,15 +18,22 @@ LAG_SAMPLES_KEY = "ingestion:lag_ms"
 LAG_SAMPLES_MAX = 20_000
 
 
-def stats_count(*, accepted: int = 0, rejected: int = 0, rate_limited: int = 0) -> None:
+def stats_queue(pipe: Any, *, accepted: int = 0, rejected: int = 0, rate_limited: int = 0) -> None:
+    """Add the counter updates to a Redis pipeline (executed by the caller)."""
     minute = int(time.time() // 60)
+    for kind, n in (("accepted", accepted), ("rejected", rejected), ("rate_limited", rate_limited)):
+        if n:
+            key = STATS_KEY.format(kind=kind, minute=minute)
+            pipe.incrby(key, n)
+            pipe.expire(key, STATS_TTL_SECONDS)
+
+
+def stats_count(*, accepted: int = 0, rejected: int = 0, rate_limited: int = 0) -> None:
+    if not (accepted or rejected or rate_limited):
+        return
     try:
         pipe = get_redis_connection("default").pipeline(transaction=False)
-        for kind, n in (("accepted", accepted), ("rejected", rejected), ("rate_limited", rate_limited)):
-            if n:
-                key = STATS_KEY.format(kind=kind, minute=minute)
-                pipe.incrby(key, n)
-                pipe.expire(key, STATS_TTL_SECONDS)
+        stats_queue(pipe, accepted=accepted, rejected=rejected, rate_limited=rate_limited)
         pipe.execute()
     except Exception:
         logger.warning("ingest stats not recorded: redis unavailable")
