@@ -79,6 +79,7 @@ def artist_pdf_90d(ctx: Any = None) -> dict[str, Any]:
         size = len(pdf)
     median = statistics.median(timings)
     return {
+        "title": "90-day artist PDF report, rollups to PDF bytes (target < 3 s)",
         "h_artist_pdf_90d_seconds": round(median, 3),
         "h_data_gathering_seconds": round(statistics.median(data_timings), 3),
         "h_pdf_bytes": size,
