@@ -84,6 +84,24 @@ def test_a_later_start_can_complete_the_funnel(tenant: Tenant) -> None:
     assert body["steps"][1]["median_seconds_from_previous"] == 3600.0
 
 
+def test_times_come_from_the_latest_start_reaching_the_deepest_step(tenant: Tenant) -> None:
+    # given two complete attempts: 10 minutes to follow, then (an hour later) 5 minutes
+    ingest(
+        tenant,
+        [
+            event(PLAY, user="fan-1"),
+            event(FOLLOW, user="fan-1", at=timedelta(minutes=10)),
+            event(PLAY, user="fan-1", at=timedelta(hours=1)),
+            event(FOLLOW, user="fan-1", at=timedelta(hours=1, minutes=5)),
+        ],
+    )
+    # when
+    body = _funnel(tenant, [FunnelStep(PLAY), FunnelStep(FOLLOW)])
+    # then the fan counts once, timed by the most recent attempt
+    assert _users(body) == [1, 1]
+    assert body["steps"][1]["median_seconds_from_previous"] == 300.0
+
+
 def test_property_filters_select_the_events_of_a_step(tenant: Tenant) -> None:
     # given shares on two channels, then a follow
     ingest(
@@ -167,7 +185,7 @@ def _brute_force(tenant: Tenant, steps: list[FunnelStep], within: timedelta) -> 
 _TYPES = [PLAY, FOLLOW, "social.track_shared"]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     rows=st.lists(
         st.tuples(st.sampled_from(["u1", "u2", "u3"]), st.sampled_from(_TYPES), st.integers(0, 60)),
