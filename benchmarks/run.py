@@ -197,8 +197,34 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+LOCK_PATH = Path(os.environ.get("BENCH_LOCK", "/tmp/coliseum-bench.lock"))
+
+
+def _exclusive_run() -> Any:
+    """One benchmark run at a time on this machine: each run drops and recreates the bench database, and two
+    runs would also measure each other."""
+    import fcntl
+
+    handle = LOCK_PATH.open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("another benchmark run is in progress; waiting for it (at most 15 minutes)", flush=True)
+        deadline = time.monotonic() + 900
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("gave up waiting for the other benchmark run") from None
+                time.sleep(1.0)
+    return handle
+
+
 def main(argv: list[str]) -> int:
     selected_arg = (argv[0] if argv else "") or os.environ.get("ONLY", "")
+    lock = _exclusive_run()  # held until the process exits
     _environment()
     print(f"benchmark database {BENCH_DB} (fresh), redis {BENCH_REDIS}", flush=True)
     _fresh_database()
@@ -215,6 +241,7 @@ def main(argv: list[str]) -> int:
         return 2
     ctx = Context()
     started = time.monotonic()
+    load_before = os.getloadavg()
     try:
         for name in selected:
             print(f"--- section {name} ...", flush=True)
@@ -232,6 +259,9 @@ def main(argv: list[str]) -> int:
     out = {
         "run_at": datetime.now(UTC).isoformat(),
         "cpu_count": os.cpu_count(),
+        # Other work on the machine skews every figure: the 1-minute load average before and after the run.
+        "load_average_before": round(load_before[0], 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "total_seconds": round(time.monotonic() - started, 1),
         "git_commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
@@ -242,6 +272,7 @@ def main(argv: list[str]) -> int:
     (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str))
     print("\n=== results (benchmarks/results/latest.json) ===")
     print(table(ctx.results))
+    lock.close()
     return 0
 
 
