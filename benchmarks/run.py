@@ -63,7 +63,7 @@ class Context:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.web_url: str | None = None
         self.workers_started = False
-        self.web_workers = int(os.environ.get("BENCH_WEB_WORKERS", "4"))
+        self.web_workers = int(os.environ.get("BENCH_WEB_WORKERS", "2"))  # the Procfile default
         self.worker_concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
