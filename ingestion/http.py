@@ -267,7 +267,10 @@ def _segment_time(message: dict[str, Any], batch_sent_at: Any, received_at: date
     original = _parse_time(message.get("originalTimestamp")) or _parse_time(message.get("timestamp"))
     sent_at = _parse_time(message.get("sentAt")) or _parse_time(batch_sent_at)
     if original is not None and sent_at is not None:
-        return received_at - (sent_at - original)
+        try:
+            return received_at - (sent_at - original)
+        except OverflowError:
+            return original  # absurd clocks: the event's own timestamp, range-checked by validation
     return original or received_at
 
 
@@ -305,6 +308,8 @@ def _segment_envelope(
         event_type = "custom.segment.identify"
         raw_traits = message.get("traits")
         traits = raw_traits if isinstance(raw_traits, dict) else {}
+        if b"\\u0000" in orjson.dumps(traits):
+            return None, "traits: NUL characters are not allowed", None
         properties = {}  # traits live in ingestion_person (export / erasure), not in the append-only log
     elif call in ("page", "screen"):
         event_type = f"custom.segment.{call}"

@@ -101,6 +101,11 @@ def event_validate(raw: Any, *, source: str) -> tuple[_Row | None, list[str]]:
         value = getattr(env, name)
         if value is not None and len(value) > 200:
             errors.append(f"{name}: at most 200 characters")
+    # PostgreSQL text and jsonb cannot hold NUL: refuse it here rather than fail the whole batch's statement.
+    if any("\x00" in v for v in (event_id or "", env.user_id, env.session_id or "", env.device_id or "")) or (
+        b"\\u0000" in orjson.dumps(env.properties) or b"\\u0000" in orjson.dumps(env.context)
+    ):
+        errors.append("event: NUL characters are not allowed")
     if len(env.type) > 100 or not TYPE_PATTERN.match(env.type):
         errors.append("type: expected 'domain.action'")
         return None, errors

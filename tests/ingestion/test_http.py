@@ -330,3 +330,29 @@ def test_segment_failures(client: Client, write_key: ApiKey) -> None:
         400,
     ]
     assert log_count(write_key.tenant) == 0
+
+
+def test_nul_characters_are_rejected_per_event_not_a_500(client: Client, webhook_key: ApiKey) -> None:
+    nul_user = {**make_event(), "user_id": "fan\u0000x"}
+    nul_prop = make_event("custom.note", text="a\u0000b")
+    good = make_event()
+    response = post_webhook(client, webhook_key, {"events": [nul_user, nul_prop, good]})
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 1
+    assert [r["index"] for r in response.json()["rejected"]] == [0, 1]
+
+
+def test_segment_absurd_clocks_and_nul_traits_are_rejected_not_a_500(
+    client: Client, write_key: ApiKey
+) -> None:
+    batch = [
+        seg_track(originalTimestamp="0001-01-01T00:00:00Z", sentAt="9999-12-31T00:00:00Z"),
+        {"type": "identify", "userId": "u", "messageId": "nul-1", "traits": {"x": "a\u0000"}},
+        seg_track(),
+    ]
+    response = client.post(
+        "/v1/batch", data={"batch": batch}, content_type="application/json", headers=basic()
+    )
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    assert [r["index"] for r in response.json()["rejected"]] == [0, 1]
