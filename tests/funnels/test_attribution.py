@@ -230,3 +230,21 @@ def test_openapi_schema_lists_both_endpoints(tenant: Tenant) -> None:
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/v1/funnels" in paths and "/api/v1/attribution" in paths
+
+
+def test_an_operator_sets_the_lookback_in_the_admin(tenant: Tenant, client: Any) -> None:
+    # given an operator
+    from django.contrib.auth import get_user_model
+
+    from ingestion.funnels.models import AttributionSettings
+
+    operator = get_user_model().objects.create_superuser("ops", "ops@example.test", "correct-horse-battery")
+    client.force_login(operator)
+    # when
+    response = client.post(
+        "/admin/funnels/attributionsettings/add/", {"tenant": tenant.pk, "lookback_days": 14}
+    )
+    # then
+    assert response.status_code == 302
+    assert AttributionSettings.objects.get(tenant=tenant).lookback_days == 14
+    assert client.get("/admin/funnels/attributedconversion/").status_code == 200
