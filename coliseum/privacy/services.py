@@ -162,6 +162,7 @@ def _export_run(privacy_request: PrivacyRequest, user_id: str) -> None:
         "dedupe_keys": len(data["dedupe_keys"]),
         "listener_hours": len(data["listener_hours"]),
         "counted_votes": len(data["counted_votes"]),
+        "attributions": len(data["attributions"]),
     }
     with transaction.atomic():
         privacy_request.status = RequestStatus.COMPLETED
@@ -219,7 +220,8 @@ def tenant_boards_rebuild(*, tenant_id: int) -> int:
 
     Every key of the tenant is deleted except the previous-rank snapshots; the families read recently are
     rebuilt at once with leaderboards' rebuild service, the others rebuild themselves on their next read
-    (their built markers are gone). Returns the families rebuilt."""
+    (their built markers are gone). Readers' process-local ranking caches converge within
+    LEADERBOARD_CACHE_SECONDS. Returns the families rebuilt."""
     from leaderboards.boards import BUCKETED_METRICS, GLOBAL_PREFIX, BoardFamily
     from leaderboards.services import FAMILIES_KEY, board_family_rebuild, redis
 

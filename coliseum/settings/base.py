@@ -376,18 +376,12 @@ INSTALLED_APPS += ["ingestion.funnels"]
 # scripts and styles from /static/ with no inline code, so the policy needs no 'unsafe-inline'. JSON data
 # blocks (<script type="application/json">) are not executed and need nothing. The Swagger UI at /api/docs/
 # loads its bundle from a CDN with an inline bootstrap script: it is excluded from the policy.
-from urllib.parse import urlsplit as _urlsplit  # noqa: E402
-
 from csp.constants import NONE as _CSP_NONE  # noqa: E402
 from csp.constants import SELF as _CSP_SELF  # noqa: E402
 
 INSTALLED_APPS += ["csp"]
-MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
-_public = _urlsplit(PUBLIC_BASE_URL)
-_ws_origins = [f"{'wss' if _public.scheme == 'https' else 'ws'}://{_public.netloc}"]
-if WEBSOCKET_BASE_URL:
-    _ws = _urlsplit(WEBSOCKET_BASE_URL)
-    _ws_origins.append(f"{_ws.scheme}://{_ws.netloc}")
+# django-csp middleware, adding the live feed WebSocket origins to connect-src
+MIDDLEWARE += ["coliseum.privacy.middleware.CSPMiddleware"]
 CONTENT_SECURITY_POLICY = {
     "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
     "DIRECTIVES": {
@@ -396,7 +390,7 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [_CSP_SELF],
         "img-src": [_CSP_SELF, "data:"],
         "font-src": [_CSP_SELF],
-        "connect-src": [_CSP_SELF, *_ws_origins],
+        "connect-src": [_CSP_SELF],
         "object-src": [_CSP_NONE],
         "base-uri": [_CSP_SELF],
         "form-action": [_CSP_SELF],

@@ -120,6 +120,7 @@ def subject_data_gather(*, tenant_id: int, user_id: str) -> dict[str, Any]:
             "FROM ingestion_vote_counted WHERE tenant_id = %s AND user_id = %s ORDER BY show_id, round",
             [tenant_id, user_id],
         )
+        out["attributions"] = _attributions(tenant_id, user_id)
         out["counted_votes"] = [
             {
                 "show_id": s,
@@ -135,6 +136,30 @@ def subject_data_gather(*, tenant_id: int, user_id: str) -> dict[str, Any]:
     return out
 
 
+def _attributions(tenant_id: int, user_id: str) -> list[dict[str, Any]]:
+    """The fan's attributed conversions (ingestion.funnels), when that app is installed."""
+    from django.apps import apps
+
+    if not apps.is_installed("ingestion.funnels"):
+        return []
+    from ingestion.funnels.models import AttributedConversion
+
+    rows = AttributedConversion.objects.filter(tenant_id=tenant_id, user_id=user_id).order_by("conversion_at")
+    fields = [
+        "artist_id",
+        "conversion_event_id",
+        "conversion_type",
+        "conversion_at",
+        "amount_minor",
+        "currency",
+        "touch_event_id",
+        "touch_type",
+        "touch_at",
+        "source",
+    ]
+    return [{k: _jsonable(v) for k, v in row.items()} for row in rows.values(*fields)]
+
+
 @dataclass
 class ErasureResult:
     events: int = 0
@@ -143,6 +168,7 @@ class ErasureResult:
     traits: int = 0
     listener_rows: int = 0
     counted_votes: int = 0
+    attributions: int = 0
     buckets_recomputed: int = 0
     vote_buckets_recomputed: int = 0
     buckets: list[datetime] = field(default_factory=list)
@@ -266,6 +292,14 @@ def subject_erase(*, tenant_id: int, user_id: str) -> ErasureResult:
         voted = cursor.fetchall()
         vote_buckets = {hour_floor(o) for (o,) in voted}
         result.counted_votes = len(voted)
+        from django.apps import apps
+
+        if apps.is_installed("ingestion.funnels"):
+            # Attribution credits a fan's conversions to the same fan's touches only: deleting their rows
+            # changes nobody else's attribution (see ingestion.funnels.services).
+            from ingestion.funnels.services import attributions_erase_user
+
+            result.attributions = attributions_erase_user(tenant_id=tenant_id, user_id=user_id)
         # Buckets whose raw events retention already dropped keep their rollups (rollups outlive raw events):
         # only buckets that held one of the subject's log rows are recounted.
         for bucket in sorted(buckets):

@@ -19,7 +19,7 @@ from coliseum.privacy.services import export_link_token
 from ingestion.models import Person
 from ingestion.services import processing_run_pending
 
-from .conftest import hour_ago, ingest, play, vote
+from .conftest import attribution_of, hour_ago, ingest, play, vote
 
 SUBJECT = "fan-export-4k2"
 
@@ -47,6 +47,7 @@ def test_export_gathers_events_traits_and_derived_rows_of_one_fan_of_one_tenant(
     ingest(other_tenant, [play(SUBJECT, "a9", at)])
     Person.objects.create(tenant=tenant, user_id=SUBJECT, traits={"plan": "gold"})
     processing_run_pending()
+    attribution_of(tenant, SUBJECT, at)
 
     # when an owner exports the fan and downloads the file without logging in (the link is signed)
     body = _export(client_for(owner), SUBJECT)
@@ -60,6 +61,7 @@ def test_export_gathers_events_traits_and_derived_rows_of_one_fan_of_one_tenant(
         "dedupe_keys": 2,
         "listener_hours": 1,
         "counted_votes": 1,
+        "attributions": 1,
     }
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     document = orjson.loads(b"".join(response.streaming_content))
@@ -69,6 +71,7 @@ def test_export_gathers_events_traits_and_derived_rows_of_one_fan_of_one_tenant(
     assert all(e["storage"] == "hot" for e in document["events"])
     assert document["traits"]["traits"] == {"plan": "gold"}
     assert document["counted_votes"][0]["round"] == 1
+    assert [a["conversion_type"] for a in document["attributions"]] == ["coliseum.vote_cast"]
     assert len(document["listener_hours"]) == 1 and len(document["dedupe_keys"]) == 2
     # and the request row no longer holds the fan id, the audit trail never did
     assert PrivacyRequest.objects.get(pk=body["id"]).subject_encrypted == ""

@@ -69,14 +69,18 @@ def test_landing_and_admin_pages_satisfy_the_policy(operator: User) -> None:
         _assert_csp_clean(response)
 
 
-def test_the_jumbotron_satisfies_the_policy(db: Any) -> None:
+def test_the_jumbotron_satisfies_the_policy(db: Any, settings: Any) -> None:
+    settings.WEBSOCKET_BASE_URL = "ws://127.0.0.1:9001"  # the WebSocket server on its own port
     member = MembershipFactory.create(role=Role.VIEWER, tenant=TenantFactory.create(plan="enterprise"))
     client = Client()
     client.force_login(member.user)
     response = client.get("/jumbotron/", {"metric": "plays", "window": "24h"})
     assert response.status_code == 200
     _assert_csp_clean(response)
-    assert "connect-src 'self' ws://" in response["Content-Security-Policy"]  # the live feed's WebSocket
+    # the live feed's WebSocket: the public origin's wss twin and the WebSocket server's own origin
+    assert (
+        "connect-src 'self' wss://coliseum.test ws://127.0.0.1:9001;" in response["Content-Security-Policy"]
+    )
 
 
 def test_session_authenticated_changes_need_the_csrf_token(db: Any) -> None:
