@@ -78,9 +78,8 @@ def _funnel_sql(
     later_any = " OR ".join(f"m{i}" for i in range(2, k + 1))
     # r numbers a fan's rows from the LAST one (1) backwards, so every window below shares one sort order;
     # the earliest later row matching step i is the largest r among the rows before this one in that order.
-    desc = "(PARTITION BY u ORDER BY t DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
     next_cols = ",\n           ".join(
-        f"max(CASE WHEN m{i} THEN r END) OVER {desc} AS n{i}" for i in range(2, k + 1)
+        f"max(CASE WHEN m{i} THEN r END) OVER w AS n{i}" for i in range(2, k + 1)
     )
     chain = ["s1 AS (SELECT u, r AS r1, t AS t1, n2 FROM starts)"]
     for i in range(2, k + 1):
@@ -113,10 +112,12 @@ WITH ev AS (
 ), seq AS MATERIALIZED (
     SELECT u, r, t, {all_m},
            {next_cols},
-           lag(t) OVER (PARTITION BY u ORDER BY t DESC, id DESC) AS next_t,
-           lag({later_any}) OVER (PARTITION BY u ORDER BY t DESC, id DESC) AS next_later,
-           lag(m1) OVER (PARTITION BY u ORDER BY t DESC, id DESC) AS next_first
+           -- lag ignores the frame: sharing the window keeps everything in one pass
+           lag(t) OVER w AS next_t,
+           lag({later_any}) OVER w AS next_later,
+           lag(m1) OVER w AS next_first
     FROM numbered
+    WINDOW w AS (PARTITION BY u ORDER BY t DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), starts AS (
     SELECT * FROM seq
     WHERE m1 AND t < %(end)s
