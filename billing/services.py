@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from django_redis import get_redis_connection
 
 from audit.services import Actor, audit_record
 from coliseum.errors import ApplicationError
@@ -247,26 +246,11 @@ def entitlement_override_clear(
 
 
 # --- usage counters ----------------------------------------------------------------------------------------
+# Kept in billing/usage.py (no Stripe import) so the ingestion hot path can count without loading billing.
 
-USAGE_KINDS = ("api_calls", "events", "reports")
-USAGE_KEY = "usage:{tenant_id}:{period}:{kind}"
-USAGE_TTL_SECONDS = 100 * 24 * 3600  # a period plus margin for the bill
+from .usage import USAGE_KEY, USAGE_KINDS, USAGE_TTL_SECONDS, usage_increment, usage_period  # noqa: E402
 
-
-def usage_period(now: datetime | None = None) -> str:
-    return (now or timezone.now()).astimezone(UTC).strftime("%Y%m")
-
-
-def usage_increment(*, tenant_id: int, kind: str, amount: int = 1) -> None:
-    """Count usage this month (raw Redis key `usage:{tenant_id}:{YYYYMM}:{kind}`, no cache prefix).
-    Ingestion counts `events`, reports counts `reports`; the API throttle counts `api_calls`."""
-    if kind not in USAGE_KINDS:
-        raise ValueError(f"unknown usage kind {kind!r}")
-    key = USAGE_KEY.format(tenant_id=tenant_id, period=usage_period(), kind=kind)
-    pipe = get_redis_connection("default").pipeline()
-    pipe.incrby(key, amount)
-    pipe.expire(key, USAGE_TTL_SECONDS)
-    pipe.execute()
+__all__ = ["USAGE_KEY", "USAGE_KINDS", "USAGE_TTL_SECONDS", "usage_increment", "usage_period"]
 
 
 # --- Stripe: webhooks --------------------------------------------------------------------------------------

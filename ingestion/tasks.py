@@ -21,14 +21,14 @@ QUEUED_FLAG_TTL_MS = 200
 TASK_MAX_SECONDS = 50.0
 
 
-def process_pending_schedule(*, accepted: int = 0, rejected: int = 0) -> None:
+def process_pending_schedule(*, accepted: int = 0, rejected: int = 0, tenant_id: int | None = None) -> None:
     """Called on commit after an ingest: enqueue a processing task unless one was enqueued moments ago.
     The ingest counters for health ride in the same Redis round trip (the hot path counts round trips)."""
     from ingestion.services.stats import stats_queue
 
     try:
         pipe = get_redis_connection("default").pipeline(transaction=False)
-        stats_queue(pipe, accepted=accepted, rejected=rejected)
+        stats_queue(pipe, accepted=accepted, rejected=rejected, tenant_id=tenant_id)
         pipe.set(QUEUED_FLAG, 1, nx=True, px=QUEUED_FLAG_TTL_MS)
         if not pipe.execute()[-1]:
             return

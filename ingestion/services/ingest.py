@@ -272,7 +272,7 @@ def event_batch_ingest(*, tenant: Tenant, events: list[dict[str, Any]], source: 
         transaction.on_commit(_processing_schedule)
         from ingestion.services.stats import stats_count
 
-        stats_count(accepted=accepted, rejected=len(rejected))
+        stats_count(accepted=accepted, rejected=len(rejected), tenant_id=tenant.pk)
     else:
         if rows:
             # Keys, log and queue rows are written by ONE statement, which PostgreSQL runs atomically in its
@@ -281,7 +281,7 @@ def event_batch_ingest(*, tenant: Tenant, events: list[dict[str, Any]], source: 
         from ingestion.tasks import process_pending_schedule
 
         if accepted:
-            process_pending_schedule(accepted=accepted, rejected=len(rejected))
+            process_pending_schedule(accepted=accepted, rejected=len(rejected), tenant_id=tenant.pk)
         elif rejected:
             from ingestion.services.stats import stats_count
 

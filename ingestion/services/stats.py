@@ -18,8 +18,15 @@ LAG_SAMPLES_KEY = "ingestion:lag_ms"
 LAG_SAMPLES_MAX = 20_000
 
 
-def stats_queue(pipe: Any, *, accepted: int = 0, rejected: int = 0, rate_limited: int = 0) -> None:
-    """Add the counter updates to a Redis pipeline (executed by the caller)."""
+def stats_queue(
+    pipe: Any, *, accepted: int = 0, rejected: int = 0, rate_limited: int = 0, tenant_id: int | None = None
+) -> None:
+    """Add the counter updates to a Redis pipeline (executed by the caller). With `tenant_id`, accepted events
+    also count towards the tenant's monthly usage (billing), in the same round trip."""
+    if tenant_id is not None and accepted:
+        from billing.usage import usage_queue
+
+        usage_queue(pipe, tenant_id=tenant_id, kind="events", amount=accepted)
     minute = int(time.time() // 60)
     for kind, n in (("accepted", accepted), ("rejected", rejected), ("rate_limited", rate_limited)):
         if n:
@@ -28,12 +35,16 @@ def stats_queue(pipe: Any, *, accepted: int = 0, rejected: int = 0, rate_limited
             pipe.expire(key, STATS_TTL_SECONDS)
 
 
-def stats_count(*, accepted: int = 0, rejected: int = 0, rate_limited: int = 0) -> None:
+def stats_count(
+    *, accepted: int = 0, rejected: int = 0, rate_limited: int = 0, tenant_id: int | None = None
+) -> None:
     if not (accepted or rejected or rate_limited):
         return
     try:
         pipe = get_redis_connection("default").pipeline(transaction=False)
-        stats_queue(pipe, accepted=accepted, rejected=rejected, rate_limited=rate_limited)
+        stats_queue(
+            pipe, accepted=accepted, rejected=rejected, rate_limited=rate_limited, tenant_id=tenant_id
+        )
         pipe.execute()
     except Exception:
         logger.warning("ingest stats not recorded: redis unavailable")

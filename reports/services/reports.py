@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from billing.entitlements import Entitlements, cheapest_plan_allowing, entitlements_for
+from billing.usage import usage_increment
 from coliseum.errors import ApplicationError, NotFoundError, PlanRequiredError
 from coliseum.models import Artist, Show, Tenant
 
@@ -159,7 +160,16 @@ def report_request(
             details={"kind": kind, "format": format, "from": params["from"], "to": params["to"]},
         )
         transaction.on_commit(lambda: _enqueue(report.pk))
+        transaction.on_commit(lambda: _usage_count(tenant.pk))
     return report
+
+
+def _usage_count(tenant_id: int) -> None:
+    """The subscription page's "reports this month" (billing's Redis usage counter)."""
+    try:
+        usage_increment(tenant_id=tenant_id, kind="reports")
+    except Exception:  # Redis down: the quota itself is counted from the database, only the display lags
+        logger.warning("report usage not counted: redis unavailable")
 
 
 def _enqueue(report_id: int) -> None:
