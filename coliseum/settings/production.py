@@ -20,3 +20,6 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- coliseum core ---
 DEMO_PASSWORD = ""  # no demo accounts with a published password in production (seed_demo refuses)
+
+# --- privacy ---
+ADMIN_MFA_REQUIRED = env.bool("ADMIN_MFA_REQUIRED", default=True)  # TOTP for staff in the admin
