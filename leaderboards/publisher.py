@@ -115,7 +115,7 @@ class Publisher:
         conn = redis()
         now = time.time()
         if now - self.last_refresh > 10 and self.local:
-            conn.zadd(SUBSCRIPTIONS_KEY, {token: now + 60 for token in self.local})
+            conn.zadd(SUBSCRIPTIONS_KEY, {token: now + 60 for token in list(self.local)})
             self.last_refresh = now
         if not conn.set(LOCK_KEY, self.identity, nx=True, px=3000):
             if conn.get(LOCK_KEY) not in (self.identity, self.identity.encode()):
