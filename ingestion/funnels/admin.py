@@ -9,12 +9,18 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from .models import AttributedConversion, AttributionSettings
+from .services import attribution_settings_update
 
 
 @admin.register(AttributionSettings)
 class AttributionSettingsAdmin(admin.ModelAdmin):
     list_display = ("tenant", "lookback_days", "updated_at")
     autocomplete_fields = ("tenant",)
+
+    def save_model(self, request: HttpRequest, obj: AttributionSettings, form: Any, change: bool) -> None:
+        # Through the service: the tenant's stored conversions are re-decided with the new lookback.
+        row = attribution_settings_update(tenant_id=obj.tenant_id, lookback_days=obj.lookback_days)
+        obj.pk, obj.updated_at = row.pk, row.updated_at
 
 
 @admin.register(AttributedConversion)

@@ -56,12 +56,13 @@ def lookback_for(tenant_id: int) -> timedelta:
 
 
 def attribution_settings_update(*, tenant_id: int, lookback_days: int) -> AttributionSettings:
-    """Set a tenant's lookback window (1 to 365 days). Applies to conversions processed from now on."""
+    """Set a tenant's lookback window (1 to 365 days); the stored conversions are re-decided with it."""
     if not 1 <= lookback_days <= 365:
         raise ValueError("lookback_days must be between 1 and 365")
     row, _ = AttributionSettings.objects.update_or_create(
         tenant_id=tenant_id, defaults={"lookback_days": lookback_days}
     )
+    attributions_recompute(tenant_id=tenant_id)
     return row
 
 
@@ -132,7 +133,9 @@ WHERE c.id = b.conversion_row
 def attribution_apply(*, tenant_id: int, events: Iterable[LoggedRef]) -> int:
     """Attribute one tenant's processed events (call inside the batch transaction). Returns how many
     conversion rows were written or re-attributed."""
-    refs = [(e.pk, e.occurred_at) for e in events]
+    # Only rows with an artist can be a conversion or a touch (the processor's LoggedEvent carries artist_id;
+    # other inputs are all looked up).
+    refs = [(e.pk, e.occurred_at) for e in events if getattr(e, "artist_id", True)]
     if not refs:
         return 0
     with transaction.atomic(), _cursor() as cursor:
@@ -150,12 +153,7 @@ def attribution_apply(*, tenant_id: int, events: Iterable[LoggedRef]) -> int:
         rows = cursor.fetchall()
         if not rows:
             return 0
-        # Lock the batch's fans in sorted order (no deadlock cycles between batches).
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, h) FROM (SELECT DISTINCT hashtext(u) AS h "
-            "FROM unnest(%s::text[]) AS u ORDER BY 1) s",
-            [FAN_LOCK_NAMESPACE, sorted({f"{tenant_id}:{r[4]}" for r in rows})],
-        )
+        _fans_lock(cursor, tenant_id, (r[4] for r in rows))
         lookback = lookback_for(tenant_id)
         written = 0
         conversions = [r for r in rows if r[8]]
@@ -177,26 +175,68 @@ def attribution_apply(*, tenant_id: int, events: Iterable[LoggedRef]) -> int:
                 },
             )
             written += max(cursor.rowcount, 0)
-        if conversions:
-            cursor.execute(
-                _CONVERSIONS_UPSERT_SQL,
-                {
-                    "tenant_id": tenant_id,
-                    "lookback": lookback,
-                    "direct": DIRECT,
-                    "touch_types": list(TOUCH_TYPES),
-                    "c_pk": [r[0] for r in conversions],
-                    "c_eid": [r[1] for r in conversions],
-                    "c_type": [r[2] for r in conversions],
-                    "c_at": [r[3] for r in conversions],
-                    "c_user": [r[4] for r in conversions],
-                    "c_artist": [r[5] for r in conversions],
-                    "c_amount": [r[6] if r[2] == "treasury.money_spent" else None for r in conversions],
-                    "c_cur": [r[7] if r[2] == "treasury.money_spent" else "" for r in conversions],
-                },
-            )
-            written += max(cursor.rowcount, 0)
+        written += _conversions_attribute(cursor, tenant_id, conversions, lookback)
     return written
+
+
+def _fans_lock(cursor: psycopg.Cursor[Any], tenant_id: int, user_ids: Iterable[str]) -> None:
+    """Per-(tenant, fan) transaction locks, taken in sorted order (no deadlock cycles between batches)."""
+    cursor.execute(
+        "SELECT pg_advisory_xact_lock(%s, h) FROM (SELECT DISTINCT hashtext(u) AS h "
+        "FROM unnest(%s::text[]) AS u ORDER BY 1) s",
+        [FAN_LOCK_NAMESPACE, sorted({f"{tenant_id}:{u}" for u in user_ids})],
+    )
+
+
+def _conversions_attribute(
+    cursor: psycopg.Cursor[Any], tenant_id: int, conversions: list[tuple[Any, ...]], lookback: timedelta
+) -> int:
+    """Insert or re-decide conversions: (log id, event id, type, time, fan, artist, amount, currency, ...)."""
+    if not conversions:
+        return 0
+    cursor.execute(
+        _CONVERSIONS_UPSERT_SQL,
+        {
+            "tenant_id": tenant_id,
+            "lookback": lookback,
+            "direct": DIRECT,
+            "touch_types": list(TOUCH_TYPES),
+            "c_pk": [r[0] for r in conversions],
+            "c_eid": [r[1] for r in conversions],
+            "c_type": [r[2] for r in conversions],
+            "c_at": [r[3] for r in conversions],
+            "c_user": [r[4] for r in conversions],
+            "c_artist": [r[5] for r in conversions],
+            "c_amount": [r[6] if r[2] == "treasury.money_spent" else None for r in conversions],
+            "c_cur": [r[7] if r[2] == "treasury.money_spent" else "" for r in conversions],
+        },
+    )
+    return max(cursor.rowcount, 0)
+
+
+RECOMPUTE_CHUNK = 5000
+
+
+def attributions_recompute(*, tenant_id: int) -> int:
+    """Re-decide every stored conversion of a tenant from the raw log with the tenant's current lookback
+    (after a lookback change). Chunked by fan, each chunk under the fans' locks. Returns rows re-decided."""
+    lookback = lookback_for(tenant_id)
+    fans = sorted(
+        set(AttributedConversion.objects.filter(tenant_id=tenant_id).values_list("user_id", flat=True))
+    )
+    done = 0
+    for i in range(0, len(fans), RECOMPUTE_CHUNK):
+        chunk = fans[i : i + RECOMPUTE_CHUNK]
+        with transaction.atomic(), _cursor() as cursor:
+            _fans_lock(cursor, tenant_id, chunk)
+            cursor.execute(
+                "SELECT conversion_pk, conversion_event_id, conversion_type, conversion_at, user_id, "
+                "artist_id, amount_minor, currency FROM funnels_attributedconversion "
+                "WHERE tenant_id = %s AND user_id = ANY(%s) ORDER BY conversion_event_id, artist_id",
+                [tenant_id, chunk],
+            )
+            done += _conversions_attribute(cursor, tenant_id, cursor.fetchall(), lookback)
+    return done
 
 
 def attributions_erase_user(*, tenant_id: int, user_id: str) -> int:

@@ -90,6 +90,20 @@ def test_the_lookback_is_configurable_per_tenant(tenant: Tenant) -> None:
     assert _touches(tenant) == {spend_1["event_id"]: inside["event_id"], spend_2["event_id"]: None}
 
 
+def test_changing_the_lookback_re_decides_stored_conversions(tenant: Tenant) -> None:
+    # given a purchase whose only touch is 10 days earlier (attributed under the default 30 days)
+    play = event(PLAY, at=timedelta(days=-10))
+    spend = event(SPEND)
+    _apply(tenant, [play, spend])
+    # when the lookback shrinks to 7 days, then grows back to 30
+    attribution_settings_update(tenant_id=tenant.pk, lookback_days=7)
+    shrunk = _touches(tenant)
+    attribution_settings_update(tenant_id=tenant.pk, lookback_days=30)
+    # then
+    assert shrunk == {spend["event_id"]: None}
+    assert _touches(tenant) == {spend["event_id"]: play["event_id"]}
+
+
 def test_a_campaign_context_makes_any_event_with_the_artist_a_touch(tenant: Tenant) -> None:
     # given a merch view carrying a campaign, after an ordinary play
     campaign = event(
