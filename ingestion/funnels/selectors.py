@@ -223,3 +223,22 @@ def attribution_summary(
         if conversion_type == "treasury.money_spent" and currency:
             group["revenue"][currency] = group["revenue"].get(currency, 0) + int(amount)
     return list(groups.values())
+
+
+def attributed_revenue(
+    *, tenant_id: int, start: datetime, end: datetime, artist_id: int | None = None
+) -> dict[str, int]:
+    """Money spent over [start, end) that is attributed to a touch, in minor units per currency (for the KPI
+    `attributed_revenue` and the artist report's attribution section)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT currency, sum(amount_minor) FROM funnels_attributedconversion
+            WHERE tenant_id = %s AND conversion_at >= %s AND conversion_at < %s
+              AND conversion_type = 'treasury.money_spent' AND touch_pk IS NOT NULL
+              AND (%s::bigint IS NULL OR artist_id = %s::bigint)
+            GROUP BY currency ORDER BY currency
+            """,
+            [tenant_id, start, end, artist_id, artist_id],
+        )
+        return {currency: int(total) for currency, total in cursor.fetchall()}

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from coliseum.models import Tenant
 from ingestion.funnels.models import AttributedConversion
+from ingestion.funnels.selectors import attributed_revenue
 from ingestion.funnels.services import attribution_apply, attribution_settings_update, attributions_erase_user
 from tests.factories import TenantFactory
-from tests.funnels.conftest import client_for, event, ingest
+from tests.funnels.conftest import T0, client_for, event, ingest
 
 PLAY, SHARE, FOLLOW, SPEND = (
     "player.track_played",
@@ -222,6 +223,26 @@ def test_attribution_endpoint_groups_conversions_and_revenue(tenant: Tenant) -> 
     assert groups == {PLAY: (1, {"EUR": 1000}), FOLLOW: (2, {"USD": 1200}), None: (1, {})}
     sources = {g["key"]: g["conversions"] for g in by_source.json()["groups"]}
     assert sources == {"direct": 1, "tiktok": 2, None: 1}
+
+
+def test_attributed_revenue_counts_attributed_money_per_currency(tenant: Tenant) -> None:
+    # given two attributed purchases in EUR, one in USD, and an unattributed one
+    _apply(
+        tenant,
+        [
+            event(PLAY, user="fan-1", at=timedelta(hours=-1)),
+            event(SPEND, user="fan-1", amount_minor=1000, currency="EUR"),
+            event(SPEND, user="fan-1", amount_minor=250, currency="EUR", at=timedelta(minutes=2)),
+            event(SPEND, user="fan-1", amount_minor=300, currency="USD", at=timedelta(minutes=3)),
+            event(SPEND, user="fan-2", amount_minor=9999, currency="EUR"),
+        ],
+    )
+    # when
+    revenue = attributed_revenue(
+        tenant_id=tenant.pk, start=T0 - timedelta(days=1), end=T0 + timedelta(days=1)
+    )
+    # then
+    assert revenue == {"EUR": 1250, "USD": 300}
 
 
 def test_attribution_endpoint_gate_validation_and_isolation(tenant: Tenant) -> None:
