@@ -218,3 +218,17 @@ def test_every_leaderboard_endpoint_is_in_the_openapi_schema() -> None:
         "/jumbotron/standings",
     ):
         assert path in paths, path
+
+
+def test_a_hot_board_read_costs_no_per_artist_queries(
+    settings: Any, django_assert_max_num_queries: Any
+) -> None:
+    settings.LEADERBOARD_CACHE_SECONDS = 30
+    client, membership = member_client()
+    _plays(membership.tenant, {f"a{i:02d}": 1 + i % 4 for i in range(30)})
+    assert client.get("/api/v1/leaderboards", {"window": "7d"}).status_code == 200  # computes and caches
+
+    # then a warm read is the JWT user and the membership lookups, whatever the board's size
+    with django_assert_max_num_queries(2):
+        response = client.get("/api/v1/leaderboards", {"window": "7d"})
+    assert response.json()["total_artists"] == 30
