@@ -159,3 +159,35 @@ def test_month_arithmetic_clamps_the_day() -> None:
     assert months_before(datetime(2026, 3, 31, 5, tzinfo=UTC), 1) == datetime(2026, 2, 28, 5, tzinfo=UTC)
     assert months_before(datetime(2026, 1, 15, tzinfo=UTC), 24) == datetime(2024, 1, 15, tzinfo=UTC)
     assert months_before(datetime(2026, 1, 15, tzinfo=UTC), 13) == datetime(2024, 12, 15, tzinfo=UTC)
+
+
+def test_the_command_and_the_status_report_a_run(forty_months: dict[str, Tenant]) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from coliseum.privacy.selectors import retention_status
+
+    # given no real run yet
+    assert retention_status()["last_run_at"] is None
+    # when the command runs for real
+    out = StringIO()
+    call_command("retention", stdout=out, verbosity=0)
+    # then it printed what moved and dropped, and the status (for health) reflects the run
+    assert _name(39) in out.getvalue() and "held: ['" + _name(38) in out.getvalue()
+    assert retention_status() | {"last_run_at": None} == {
+        "last_run_at": None,
+        "moved": 13,
+        "dropped": 2,
+        "held": 1,
+    }
+
+
+def test_the_privacy_jobs_are_on_the_beat_schedule(db: Any) -> None:
+    from coliseum.celery import app
+
+    schedule = app.conf.beat_schedule
+    assert schedule["privacy-retention"]["task"] == "privacy.tasks.retention_run"
+    assert schedule["privacy-backup"]["task"] == "privacy.tasks.backup_run"
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovers <app>.tasks
+    assert set(app.tasks) >= {"privacy.tasks.retention_run", "privacy.tasks.backup_run"}
