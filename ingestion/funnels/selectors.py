@@ -109,7 +109,7 @@ WITH ev AS (
 ), numbered AS (
     SELECT ev.*, row_number() OVER (PARTITION BY u ORDER BY t DESC, id DESC) AS r
     FROM ev WHERE {" OR ".join(f"m{i}" for i in range(1, k + 1))}
-), seq AS MATERIALIZED (
+), walked AS (
     SELECT u, r, t, {all_m},
            {next_cols},
            -- lag ignores the frame: sharing the window keeps everything in one pass
@@ -118,11 +118,16 @@ WITH ev AS (
            lag(m1) OVER w AS next_first
     FROM numbered
     WINDOW w AS (PARTITION BY u ORDER BY t DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+), seq AS MATERIALIZED (
+    -- only what the chain reads: the undominated starts and the rows of steps 2..K
+    SELECT *, m1 AND t < %(end)s
+              -- dominated: the very next row is another valid start that matches no later step
+              AND NOT (next_first IS TRUE AND next_later IS FALSE AND next_t < %(end)s) AS is_start
+    FROM walked
+    WHERE (m1 AND t < %(end)s AND NOT (next_first IS TRUE AND next_later IS FALSE AND next_t < %(end)s))
+       OR {later_any}
 ), starts AS (
-    SELECT * FROM seq
-    WHERE m1 AND t < %(end)s
-      -- dominated: the very next row is another valid start that matches no later step
-      AND NOT (next_first IS TRUE AND next_later IS FALSE AND next_t < %(end)s)
+    SELECT * FROM seq WHERE is_start
 ), {", ".join(chain)}
 , best AS (
     SELECT DISTINCT ON (u) *, {depth} AS depth FROM s{k}
