@@ -277,6 +277,8 @@ def test_bad_parameters_are_refused_with_the_error_envelope(tenant: Tenant) -> N
         {"steps": f"{PLAY},{FOLLOW}", "from": "yesterday"},
         {"steps": f"{PLAY},{FOLLOW}", "from": "2026-11-10", "to": "2026-11-01"},
         {"steps": f"{PLAY},{FOLLOW}", "from": "2024-01-01", "to": "2026-01-01"},
+        {"steps": f"{PLAY}:track_id=a\x00b,{FOLLOW}"},
+        {"steps": f"{PLAY},{FOLLOW}", "city": "Lis\x00bon"},
     ]
     for params in bad:
         response = client.get("/api/v1/funnels", params)
