@@ -100,8 +100,8 @@ _SEGMENT_RESULT = inline_serializer(
 )
 
 
-def _segment_api(call: str | None) -> type[APIView]:
-    label = call or "batch"
+def _segment_api(call: str | None, label: str | None = None) -> type[APIView]:
+    label = label or call or "batch"
 
     class SegmentApi(_RawIngestApi):
         @extend_schema(
@@ -127,6 +127,8 @@ def _segment_api(call: str | None) -> type[APIView]:
 
 SEGMENT_APIS: dict[str, type[APIView]] = {c: _segment_api(c) for c in http.SEGMENT_CALLS}
 SEGMENT_APIS["batch"] = _segment_api(None)
+# /v1/import is Segment's bulk alias of /v1/batch: same handler, its own name in the schema.
+SEGMENT_IMPORT_API = _segment_api(None, label="import")
 
 
 class EventCatalogListApi(APIView):

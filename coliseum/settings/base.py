@@ -216,6 +216,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind` choice field: name each enum after its own set.
+    "ENUM_NAME_OVERRIDES": {
+        "ApiKeyKindEnum": "coliseum.models.ApiKeyKind",
+        "ReportKindEnum": "reports.models.ReportKind",
+    },
 }
 
 SIMPLE_JWT = {
@@ -306,29 +311,6 @@ INGEST_RATE_BURST_SECONDS = env.int("INGEST_RATE_BURST_SECONDS", default=5)
 INGEST_PROCESS_BATCH_SIZE = env.int("INGEST_PROCESS_BATCH_SIZE", default=2000)
 INGEST_SWEEP_SECONDS = env.float("INGEST_SWEEP_SECONDS", default=2.0)  # beat sweep period (<= 10 s)
 
-# --- ops ---
-# Per-request duration/status per endpoint group into Redis (health, alerts, /metrics); right after request id.
-MIDDLEWARE.insert(1, "coliseum.ops.middleware.RequestMetricsMiddleware")
-OPS_ALERT_ERROR_RATE = env.float("OPS_ALERT_ERROR_RATE", default=0.02)
-OPS_ALERT_QUEUE_DEPTH = env.int("OPS_ALERT_QUEUE_DEPTH", default=1000)
-OPS_ALERT_P95_SECONDS = env.float("OPS_ALERT_P95_SECONDS", default=30.0)
-OPS_ALERT_INGEST_LAG_SECONDS = env.float("OPS_ALERT_INGEST_LAG_SECONDS", default=60.0)
-OPS_ALERT_MIN_REQUESTS = env.int("OPS_ALERT_MIN_REQUESTS", default=20)
-ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
-OPS_CELERY_QUEUES = env.list("OPS_CELERY_QUEUES", default=["celery", "ingest", "reports"])
-OPS_WORKER_PING_TIMEOUT = env.float("OPS_WORKER_PING_TIMEOUT", default=0.5)
-METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
-AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=0)  # 0: keep the audit log forever
-AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
-
-# --- coliseum core ---
-# Password of the demo operator (`admin`) and demo tenant owner (`demo`) that `seed_demo` creates, and the
-# seed of the demo write/webhook keys. Local demos only: production.py empties it, and seed_demo refuses then.
-DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="coliseum-demo")
-# Nested Input/OutputSerializer classes get unique OpenAPI component names (see coliseum/schema.py).
-REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "coliseum.schema.AutoSchema"
-
 # --- billing ---
 # A past_due subscription keeps its plan this many days, then the tenant falls to Basic.
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
@@ -349,6 +331,29 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
     *REST_FRAMEWORK.get("DEFAULT_THROTTLE_CLASSES", []),  # type: ignore[misc]
     "billing.throttles.TenantPlanThrottle",
 ]
+
+# --- coliseum core ---
+# Password of the demo operator (`admin`) and demo tenant owner (`demo`) that `seed_demo` creates, and the
+# seed of the demo write/webhook keys. Local demos only: production.py empties it, and seed_demo refuses then.
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="coliseum-demo")
+# Nested Input/OutputSerializer classes get unique OpenAPI component names (see coliseum/schema.py).
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "coliseum.schema.AutoSchema"
+
+# --- ops ---
+# Per-request duration/status per endpoint group into Redis (health, alerts, /metrics); right after request id.
+MIDDLEWARE.insert(1, "coliseum.ops.middleware.RequestMetricsMiddleware")
+OPS_ALERT_ERROR_RATE = env.float("OPS_ALERT_ERROR_RATE", default=0.02)
+OPS_ALERT_QUEUE_DEPTH = env.int("OPS_ALERT_QUEUE_DEPTH", default=1000)
+OPS_ALERT_P95_SECONDS = env.float("OPS_ALERT_P95_SECONDS", default=30.0)
+OPS_ALERT_INGEST_LAG_SECONDS = env.float("OPS_ALERT_INGEST_LAG_SECONDS", default=60.0)
+OPS_ALERT_MIN_REQUESTS = env.int("OPS_ALERT_MIN_REQUESTS", default=20)
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+OPS_CELERY_QUEUES = env.list("OPS_CELERY_QUEUES", default=["celery", "ingest", "reports"])
+OPS_WORKER_PING_TIMEOUT = env.float("OPS_WORKER_PING_TIMEOUT", default=0.5)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=0)  # 0: keep the audit log forever
+AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
 
 # --- leaderboards ---
 LEADERBOARD_CACHE_SECONDS = env.float("LEADERBOARD_CACHE_SECONDS", default=1.0)  # hot board reads
