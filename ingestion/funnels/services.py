@@ -17,6 +17,7 @@ within the tenant's lookback window.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -46,15 +47,6 @@ _SOURCE_SQL = """COALESCE(NULLIF(e.context->'campaign'->>'source', ''),
 _IS_TOUCH_SQL = f"(e.type = ANY(%(touch_types)s) OR {_SOURCE_SQL} IS NOT NULL)"
 
 
-def lookback_for(tenant_id: int) -> timedelta:
-    days = (
-        AttributionSettings.objects.filter(tenant_id=tenant_id)
-        .values_list("lookback_days", flat=True)
-        .first()
-    )
-    return timedelta(days=days or DEFAULT_LOOKBACK_DAYS)
-
-
 def attribution_settings_update(*, tenant_id: int, lookback_days: int) -> AttributionSettings:
     """Set a tenant's lookback window (1 to 365 days); the stored conversions are re-decided with it."""
     if not 1 <= lookback_days <= 365:
@@ -76,9 +68,10 @@ SELECT e.id, e.event_id, e.type, e.occurred_at, e.user_id, e.artist_id, e.amount
        e.type = ANY(%(conversion_types)s) AS is_conversion, {_IS_TOUCH_SQL} AS is_touch,
        COALESCE({_SOURCE_SQL}, %(direct)s) AS source
 FROM ingestion_event e
-JOIN unnest(%(pks)s::bigint[], %(times)s::timestamptz[]) AS k(id, occurred_at)
-  ON e.id = k.id AND e.occurred_at = k.occurred_at
-WHERE e.tenant_id = %(tenant_id)s AND e.artist_id IS NOT NULL
+-- id = ANY plus the batch's time span: the planner prunes partitions and probes each one's primary key once
+-- per id (a join against unnest would probe every partition for every row)
+WHERE e.id = ANY(%(pks)s::bigint[]) AND e.occurred_at >= %(first)s AND e.occurred_at <= %(last)s
+  AND e.tenant_id = %(tenant_id)s AND e.artist_id IS NOT NULL
   AND (e.type = ANY(%(conversion_types)s) OR {_IS_TOUCH_SQL})
 """  # noqa: S608 - constant fragments
 
@@ -138,12 +131,16 @@ def attribution_apply(*, tenant_id: int, events: Iterable[LoggedRef]) -> int:
     refs = [(e.pk, e.occurred_at) for e in events if getattr(e, "artist_id", True)]
     if not refs:
         return 0
-    with transaction.atomic(), _cursor() as cursor:
+    # In the processor's batch transaction already: no savepoint round trips. Called on its own, the locks
+    # need a transaction to live in.
+    outer: AbstractContextManager[Any] = nullcontext() if connection.in_atomic_block else transaction.atomic()
+    with outer, _cursor() as cursor:
         cursor.execute(
             _LOAD_SQL,
             {
                 "pks": [r[0] for r in refs],
-                "times": [r[1] for r in refs],
+                "first": min(r[1] for r in refs),
+                "last": max(r[1] for r in refs),
                 "tenant_id": tenant_id,
                 "conversion_types": list(CONVERSION_TYPES),
                 "touch_types": list(TOUCH_TYPES),
@@ -153,8 +150,7 @@ def attribution_apply(*, tenant_id: int, events: Iterable[LoggedRef]) -> int:
         rows = cursor.fetchall()
         if not rows:
             return 0
-        _fans_lock(cursor, tenant_id, (r[4] for r in rows))
-        lookback = lookback_for(tenant_id)
+        lookback = _fans_lock(cursor, tenant_id, (r[4] for r in rows))
         written = 0
         conversions = [r for r in rows if r[8]]
         touches = [r for r in rows if r[9]]
@@ -179,13 +175,17 @@ def attribution_apply(*, tenant_id: int, events: Iterable[LoggedRef]) -> int:
     return written
 
 
-def _fans_lock(cursor: psycopg.Cursor[Any], tenant_id: int, user_ids: Iterable[str]) -> None:
-    """Per-(tenant, fan) transaction locks, taken in sorted order (no deadlock cycles between batches)."""
+def _fans_lock(cursor: psycopg.Cursor[Any], tenant_id: int, user_ids: Iterable[str]) -> timedelta:
+    """Per-(tenant, fan) transaction locks, taken in sorted order (no deadlock cycles between batches).
+    Returns the tenant's lookback, read in the same round trip."""
     cursor.execute(
-        "SELECT pg_advisory_xact_lock(%s, h) FROM (SELECT DISTINCT hashtext(u) AS h "
-        "FROM unnest(%s::text[]) AS u ORDER BY 1) s",
-        [FAN_LOCK_NAMESPACE, sorted({f"{tenant_id}:{u}" for u in user_ids})],
+        "SELECT (SELECT count(pg_advisory_xact_lock(%s, h)) FROM (SELECT DISTINCT hashtext(u) AS h "
+        "FROM unnest(%s::text[]) AS u ORDER BY 1) s), "
+        "(SELECT lookback_days FROM funnels_attributionsettings WHERE tenant_id = %s)",
+        [FAN_LOCK_NAMESPACE, sorted({f"{tenant_id}:{u}" for u in user_ids}), tenant_id],
     )
+    row = cursor.fetchone()
+    return timedelta(days=(row[1] if row and row[1] else DEFAULT_LOOKBACK_DAYS))
 
 
 def _conversions_attribute(
@@ -220,7 +220,6 @@ RECOMPUTE_CHUNK = 5000
 def attributions_recompute(*, tenant_id: int) -> int:
     """Re-decide every stored conversion of a tenant from the raw log with the tenant's current lookback
     (after a lookback change). Chunked by fan, each chunk under the fans' locks. Returns rows re-decided."""
-    lookback = lookback_for(tenant_id)
     fans = sorted(
         set(AttributedConversion.objects.filter(tenant_id=tenant_id).values_list("user_id", flat=True))
     )
@@ -228,7 +227,7 @@ def attributions_recompute(*, tenant_id: int) -> int:
     for i in range(0, len(fans), RECOMPUTE_CHUNK):
         chunk = fans[i : i + RECOMPUTE_CHUNK]
         with transaction.atomic(), _cursor() as cursor:
-            _fans_lock(cursor, tenant_id, chunk)
+            lookback = _fans_lock(cursor, tenant_id, chunk)
             cursor.execute(
                 "SELECT conversion_pk, conversion_event_id, conversion_type, conversion_at, user_id, "
                 "artist_id, amount_minor, currency FROM funnels_attributedconversion "
