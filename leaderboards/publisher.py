@@ -22,6 +22,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from coliseum.ops.requests import counter_incr
+
 from .boards import GLOBAL_PREFIX, Board
 from .selectors import board_ranking
 from .services import DIRTY_KEY, redis
@@ -104,6 +106,8 @@ class Publisher:
                 messages = await database_sync_to_async(self.tick)()
                 for group, message in messages:
                     await layer.group_send(group, message)
+                if messages:
+                    await database_sync_to_async(counter_incr)(name="board_pushes", amount=len(messages))
             except asyncio.CancelledError:
                 raise
             except Exception:

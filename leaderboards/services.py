@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from coliseum.ops.requests import counter_queue
 from ingestion.contracts import Contribution
 
 from .boards import (
@@ -87,16 +88,20 @@ def board_contributions_apply(*, tenant_id: int, contributions: Sequence[Contrib
     if not increments and not dirty:
         return
     pipe = redis().pipeline(transaction=False)
+    updates = 0
     for key, by_artist in increments.items():
         for artist_id, value in by_artist.items():
             if value:
                 pipe.zincrby(key, value, artist_id)
+                updates += 1
         if key in expiries:
             pipe.expireat(key, expiries[key])
     if stale:
         pipe.delete(*stale)
     if dirty:
         pipe.sadd(DIRTY_KEY, *dirty)
+    if updates:
+        counter_queue(pipe, name="board_updates", amount=updates)  # /metrics: coliseum_board_updates_total
     pipe.execute()
 
 

@@ -87,3 +87,32 @@ def test_metrics_without_configuration_answer_nobody(settings: SettingsWrapper) 
     settings.METRICS_ALLOWED_IPS = []
     assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 403
     assert Client(REMOTE_ADDR="198.51.100.1").get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
+
+
+def test_board_updates_on_metrics_follow_processed_events(settings: SettingsWrapper, web: Client) -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    from coliseum.models import Plan
+    from ingestion.services import event_batch_ingest, processing_run_pending
+    from tests.factories import TenantFactory
+
+    settings.METRICS_TOKEN = TOKEN
+    # given three plays of two artists, processed into the boards
+    tenant = TenantFactory.create(plan=Plan.PRO)
+    now = datetime.now(UTC).isoformat()
+    events = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "player.track_played",
+            "occurred_at": now,
+            "user_id": f"fan-{i}",
+            "properties": {"track_id": "t", "artist_id": artist, "duration_seconds": 60},
+        }
+        for i, artist in enumerate(["a1", "a1", "a2"])
+    ]
+    event_batch_ingest(tenant=tenant, events=events, source="passport")
+    processing_run_pending()
+    # when Prometheus scrapes, then the board update counter has moved
+    updates = _value(_samples(web)["coliseum_board_updates"], "coliseum_board_updates_total")
+    assert updates > 0
