@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+# honcho gives the Procfile's `ws` line (Daphne) PORT+100; pages and /api/v1/realtime point clients there.
+WS_PORT := $(shell expr $(PORT) + 100)
 export DJANGO_SETTINGS_MODULE ?= coliseum.settings.local
 STAMP := $(VENV)/.installed
 
@@ -38,7 +40,8 @@ run: install
 _run: seed
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py demo_banner --port $(PORT)
-	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+	WEBSOCKET_BASE_URL=$${WEBSOCKET_BASE_URL:-ws://localhost:$(WS_PORT)} PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://localhost:$(PORT)} \
+	  PYTHONUNBUFFERED=1 $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .
