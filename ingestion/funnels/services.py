@@ -67,11 +67,11 @@ _LOAD_SQL = f"""
 SELECT e.id, e.event_id, e.type, e.occurred_at, e.user_id, e.artist_id, e.amount_minor, e.currency,
        e.type = ANY(%(conversion_types)s) AS is_conversion, {_IS_TOUCH_SQL} AS is_touch,
        COALESCE({_SOURCE_SQL}, %(direct)s) AS source
-FROM ingestion_event e
--- id = ANY plus the batch's time span: the planner prunes partitions and probes each one's primary key once
--- per id (a join against unnest would probe every partition for every row)
-WHERE e.id = ANY(%(pks)s::bigint[]) AND e.occurred_at >= %(first)s AND e.occurred_at <= %(last)s
-  AND e.tenant_id = %(tenant_id)s AND e.artist_id IS NOT NULL
+FROM unnest(%(pks)s::bigint[], %(times)s::timestamptz[]) AS k(id, occurred_at)
+-- the log's primary key (id, occurred_at), one probe per row; partitions are pruned at run time per row (a
+-- time span would scan everything between a late event and now)
+JOIN ingestion_event e ON e.id = k.id AND e.occurred_at = k.occurred_at
+WHERE e.tenant_id = %(tenant_id)s AND e.artist_id IS NOT NULL
   AND (e.type = ANY(%(conversion_types)s) OR {_IS_TOUCH_SQL})
 """  # noqa: S608 - constant fragments
 
@@ -139,8 +139,7 @@ def attribution_apply(*, tenant_id: int, events: Iterable[LoggedRef]) -> int:
             _LOAD_SQL,
             {
                 "pks": [r[0] for r in refs],
-                "first": min(r[1] for r in refs),
-                "last": max(r[1] for r in refs),
+                "times": [r[1] for r in refs],
                 "tenant_id": tenant_id,
                 "conversion_types": list(CONVERSION_TYPES),
                 "touch_types": list(TOUCH_TYPES),
