@@ -431,3 +431,26 @@ def _segment(request: HttpRequest, call: str | None) -> HttpResponse:
 def segment_call(request: HttpRequest, call: str | None) -> HttpResponse:
     """POST /v1/<call> (call None: /v1/batch and /v1/import)."""
     return _handle(request, lambda r: _segment(r, call))
+
+
+# --- Lean dispatch --------------------------------------------------------------------------------------
+
+SEGMENT_PATHS: dict[str, str | None] = {
+    **{f"/v1/{c}": c for c in SEGMENT_CALLS},
+    "/v1/batch": None,
+    "/v1/import": None,
+}
+WEBHOOK_PATH = "/webhooks/passport/events"
+
+
+def raw_ingest_route(path: str) -> Any:
+    """The plain handler for a POST to one of the raw ingestion paths (same answers as the schema-visible
+    APIViews in apis.py, which only wrap these), or None for any other path. Used by
+    coliseum.ops.middleware to serve these paths without the session/auth/CSRF/messages middleware, none of
+    which applies to key- or signature-authenticated JSON posts."""
+    if path == WEBHOOK_PATH:
+        return passport_webhook
+    if path in SEGMENT_PATHS:
+        call = SEGMENT_PATHS[path]
+        return lambda request: segment_call(request, call)
+    return None

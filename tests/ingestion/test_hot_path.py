@@ -1,0 +1,72 @@
+"""The raw ingestion POSTs take a lean middleware path (coliseum.ops.middleware): same answers, request id and
+metrics kept, no session/CSRF/auth work, host check and security headers still applied."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from django.test import Client
+
+from coliseum.models import ApiKey
+from coliseum.ops.redis import ops_redis
+from coliseum.ops.requests import current_minute
+from tests.ingestion.conftest import WRITE_KEY, make_event
+from tests.ingestion.test_http import WEBHOOK, log_count, post_webhook
+
+
+def test_webhook_post_keeps_request_id_security_headers_and_metrics(
+    client: Client, webhook_key: ApiKey
+) -> None:
+    response = post_webhook(client, webhook_key, make_event(), HTTP_X_REQUEST_ID="req-hot-1")
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 1
+    assert response["X-Request-ID"] == "req-hot-1"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
+    assert log_count(webhook_key.tenant) == 1
+    figures = ops_redis().hgetall(f"ops:req:m:{current_minute()}:ingest")
+    assert int(figures[b"n"]) == 1
+
+
+def test_segment_track_on_the_lean_path_answers_like_before(client: Client, write_key: ApiKey) -> None:
+    auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    message = {
+        "type": "track",
+        "event": "Page Shared",
+        "messageId": "m-hot-1",
+        "userId": "fan-9",
+        "properties": {},
+    }
+    response = client.post(
+        "/v1/track",
+        data=orjson.dumps(message),
+        content_type="application/json",
+        headers={"Authorization": auth},
+    )
+    assert response.status_code == 200
+    assert response.json()["success"] is True
+    assert response.json()["accepted"] + response.json()["duplicates"] + len(response.json()["rejected"]) == 1
+
+
+def test_bad_signature_on_the_lean_path_is_the_error_envelope(client: Client, webhook_key: ApiKey) -> None:
+    response = post_webhook(client, webhook_key, make_event(), signature="t=1,v1=00")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "bad_signature"
+    assert log_count(webhook_key.tenant) == 0
+
+
+def test_unknown_host_is_refused_before_any_ingest(
+    client: Client, webhook_key: ApiKey, settings: Any
+) -> None:
+    settings.ALLOWED_HOSTS = ["coliseum.example"]
+    response = post_webhook(client, webhook_key, make_event(), HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert log_count(webhook_key.tenant) == 0
+
+
+def test_other_methods_still_take_the_full_stack(client: Client, webhook_key: ApiKey) -> None:
+    response = client.get(WEBHOOK)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
