@@ -27,3 +27,7 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return f"person {self.pk}"
+
+
+# The operator console's read-only views of the raw-SQL tables (unmanaged: they create no table).
+from .admin_models import EventLogEntry, RollupHourly  # noqa: E402,F401

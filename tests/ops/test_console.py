@@ -1,0 +1,142 @@
+"""The operator console (Django admin): the read-only event log and rollups, the boards' rebuild action and
+the reports' re-render action, driven through the admin client as an operator would."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.test import Client
+
+from coliseum.models import Tenant
+from ingestion.admin_models import EventLogEntry
+from ingestion.services import event_batch_ingest, processing_run_pending
+from tests.factories import ArtistFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+_ids = itertools.count(1)
+
+
+def _play(*, artist: str, user: str, at: datetime, city: str = "Lisbon") -> dict[str, Any]:
+    return {
+        "event_id": f"console-{next(_ids)}",
+        "type": "player.track_played",
+        "occurred_at": at.isoformat(),
+        "user_id": user,
+        "properties": {"track_id": "t1", "duration_seconds": 180, "artist_id": artist, "city": city},
+    }
+
+
+def _ingest(tenant: Tenant, events: list[dict[str, Any]]) -> None:
+    result = event_batch_ingest(tenant=tenant, events=events, source="import")
+    assert not result.rejected, result.rejected
+    processing_run_pending()
+
+
+def _operator() -> Client:
+    client = Client(raise_request_exception=False)
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    return client
+
+
+def _seeded() -> tuple[Tenant, Tenant]:
+    ours, theirs = TenantFactory.create(plan="enterprise"), TenantFactory.create(plan="enterprise")
+    ArtistFactory.create(tenant=ours, external_id="ana", name="Ana")
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    _ingest(ours, [_play(artist="ana", user="fan-secret-7", at=now) for _ in range(3)])
+    _ingest(theirs, [_play(artist="zed", user="fan-other-9", at=now)])
+    return ours, theirs
+
+
+def test_event_log_lists_events_filtered_by_tenant_without_user_ids() -> None:
+    # given events of two tenants in the log
+    ours, _theirs = _seeded()
+    # when an operator opens the event log filtered to one tenant
+    response = _operator().get(
+        "/admin/ingestion/eventlogentry/",
+        {"tenant__id__exact": ours.pk},
+    )
+    # then it lists that tenant's events only, newest first, with no fan user id anywhere on the page
+    assert response.status_code == 200
+    listed = list(response.context["cl"].result_list)
+    assert len(listed) == 3 and {e.tenant_id for e in listed} == {ours.pk}
+    body = response.content.decode()
+    assert "player.track_played" in body and "Ana" in body
+    assert "fan-secret-7" not in body and "fan-other-9" not in body
+
+
+def test_event_log_filters_by_type_date_and_exact_event_id() -> None:
+    ours, _ = _seeded()
+    client = _operator()
+    first = EventLogEntry.objects.filter(tenant=ours).order_by("id").first()
+    assert first is not None
+    by_type = client.get("/admin/ingestion/eventlogentry/", {"type": "coliseum.vote_cast"})
+    by_id = client.get("/admin/ingestion/eventlogentry/", {"q": first.event_id})
+    today = first.occurred_at
+    by_day = client.get(
+        "/admin/ingestion/eventlogentry/",
+        {"occurred_at__year": today.year, "occurred_at__month": today.month, "occurred_at__day": today.day},
+    )
+    assert by_type.status_code == by_id.status_code == by_day.status_code == 200
+    assert list(by_type.context["cl"].result_list) == []
+    assert [e.pk for e in by_id.context["cl"].result_list] == [first.pk]
+    assert len(by_day.context["cl"].result_list) >= 4
+
+
+def test_event_detail_is_read_only_and_nothing_can_be_added_changed_or_deleted() -> None:
+    ours, _ = _seeded()
+    event = EventLogEntry.objects.filter(tenant=ours).first()
+    assert event is not None
+    client = _operator()
+    detail = client.get(f"/admin/ingestion/eventlogentry/{event.pk}/change/")
+    assert detail.status_code == 200
+    assert b"fan-secret-7" in detail.content  # the detail page is where an operator sees the fan
+    assert b'name="_save"' not in detail.content
+    assert client.get("/admin/ingestion/eventlogentry/add/").status_code == 403
+    assert (
+        client.post(f"/admin/ingestion/eventlogentry/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    changelist = client.get("/admin/ingestion/eventlogentry/")
+    assert b"delete_selected" not in changelist.content
+    bulk = client.post(
+        "/admin/ingestion/eventlogentry/", {"action": "delete_selected", "_selected_action": [event.pk]}
+    )
+    assert bulk.status_code in (200, 302)
+    assert EventLogEntry.objects.filter(tenant=ours).count() == 3
+
+
+def test_rollups_are_listed_read_only_filtered_by_tenant_and_metric() -> None:
+    ours, _theirs = _seeded()
+    client = _operator()
+    response = client.get("/admin/ingestion/rolluphourly/", {"tenant__id__exact": ours.pk, "metric": "plays"})
+    assert response.status_code == 200
+    rows = list(response.context["cl"].result_list)
+    assert rows and {(r.tenant_id, r.metric) for r in rows} == {(ours.pk, "plays")}
+    assert sum(r.value for r in rows) == 3
+    assert client.get("/admin/ingestion/rolluphourly/add/").status_code == 403
+    # no detail page for a row without a unique key: the admin redirects with "does not exist", never a 500
+    detail = client.get(f"/admin/ingestion/rolluphourly/{rows[0].pk.isoformat()}/change/")
+    assert detail.status_code == 302
+
+
+def test_the_admin_views_migration_creates_no_table() -> None:
+    loader = MigrationLoader(connection)
+    migration = loader.get_migration("ingestion", "0003_admin_views")
+    assert [op.options.get("managed") for op in migration.operations] == [False, False]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('ingestion_eventlogentry'), to_regclass('ingestion_rolluphourly')")
+        assert cursor.fetchone() == (None, None)
+
+
+def test_anonymous_and_non_staff_users_cannot_open_the_event_log(django_user_model: type[User]) -> None:
+    _seeded()
+    assert Client().get("/admin/ingestion/eventlogentry/").status_code == 302
+    client = Client()
+    client.force_login(UserFactory.create(is_staff=False))
+    assert client.get("/admin/ingestion/eventlogentry/").status_code == 302
