@@ -13,12 +13,14 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import transaction
 from django_redis import get_redis_connection
 
 from coliseum.ops.requests import counter_queue
+from ingestion.catalog import MONEY_METRICS
 from ingestion.contracts import Contribution
 
 from .boards import (
@@ -35,6 +37,10 @@ from .boards import (
     floor_to,
     live_buckets,
 )
+
+if TYPE_CHECKING:
+    from audit.services import Actor
+    from coliseum.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -202,3 +208,42 @@ def boards_reconcile(*, max_age_seconds: int | None = None) -> int:
             board_family_rebuild(family=family, granularities=built)
             rebuilt += 1
     return rebuilt
+
+
+def boards_rebuild_tenant(*, tenant: Tenant, actor: Actor) -> int:
+    """Rebuild every board family of a tenant from the rollups (the operator console's repair button).
+
+    Rebuilds the families read recently (the reconcile worklist) plus the unfiltered family of every bucketed
+    metric (money in the tenant's reporting currency), then drops the tenant's derived window and ranking
+    caches so the next read sums the repaired buckets. Writes the audit entry `leaderboard.rebuilt`.
+    Returns the number of families rebuilt."""
+    from audit.services import audit_record
+
+    conn = redis()
+    families: dict[str, BoardFamily] = {}
+    for raw in conn.zrange(FAMILIES_KEY, 0, -1):
+        family = BoardFamily.from_token(raw.decode() if isinstance(raw, bytes) else raw)
+        if family.tenant_id == tenant.pk and family.metric in BUCKETED_METRICS:
+            families[family.as_token()] = family
+    for metric in sorted(BUCKETED_METRICS):
+        currency = tenant.reporting_currency.upper() if metric in MONEY_METRICS else ""
+        family = BoardFamily(tenant.pk, metric, currency)
+        families.setdefault(family.as_token(), family)
+    for token in sorted(families):
+        board_family_rebuild(family=families[token])
+    derived = [
+        key
+        for key in conn.scan_iter(match=f"{{{GLOBAL_PREFIX}:{tenant.pk}:*", count=1000)
+        if any(part in (key if isinstance(key, bytes) else key.encode()) for part in (b":w:", b":r:"))
+    ]
+    for start in range(0, len(derived), 500):
+        conn.delete(*derived[start : start + 500])
+    with transaction.atomic():
+        audit_record(
+            action="leaderboard.rebuilt",
+            actor=actor,
+            tenant=tenant,
+            target=tenant,
+            details={"families": sorted(families), "count": len(families)},
+        )
+    return len(families)
