@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from coliseum.errors import ApplicationError
 
 from .models import Report, ReportSchedule, Upload
+from .services.reports import report_rerender
 
 
 @admin.register(Report)
@@ -18,6 +23,24 @@ class ReportAdmin(admin.ModelAdmin):
         "share_used_at", "created_at", "started_at", "finished_at",
     )  # fmt: skip
     list_select_related = ("tenant",)
+    actions = ("rerender",)
+
+    def has_rerender_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("reports.change_report"))
+
+    @admin.action(description="Re-render the selected reports", permissions=["rerender"])
+    def rerender(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        done, refused = 0, []
+        for report in queryset.select_related("tenant"):
+            try:
+                report_rerender(report=report, actor=request.user, request=request)
+                done += 1
+            except ApplicationError as error:
+                refused.append(error.message)
+        if done:
+            self.message_user(request, f"{done} report(s) queued for rendering again.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
 
 
 @admin.register(ReportSchedule)

@@ -291,3 +291,52 @@ def report_schedule_notify(*, report: Report) -> int:
     except Exception:  # mail is best effort: the report is ready and listed in the API either way
         logger.exception("report email failed", extra={"report_id": report.pk})
         return 0
+
+
+def report_rerender(*, report: Report, actor: Actor, request: HttpRequest | None = None) -> Report:
+    """Render a finished (ready or failed) report again: back to queued with the reason cleared, the render
+    task sent once the change commits, audited `report.rerendered`. The previous file is deleted after the
+    commit (a queued report cannot be downloaded). Does not count against the plan's monthly quota (an
+    operator's repair, not a new report). A report already queued or rendering is refused (409)."""
+    with transaction.atomic():
+        locked = Report.objects.select_for_update().get(pk=report.pk)
+        if locked.status not in (ReportStatus.READY, ReportStatus.FAILED):
+            raise ApplicationError(
+                f"Report {locked.pk} is {locked.status}; only a ready or failed report can be re-rendered.",
+                code="conflict",
+                status_code=409,
+                details={"status": locked.status},
+            )
+        old_file = locked.file_name
+        locked.status = ReportStatus.QUEUED
+        locked.reason = ""
+        locked.attempts = 0
+        locked.file_name = ""
+        locked.file_size = None
+        locked.started_at = None
+        locked.finished_at = None
+        locked.save(
+            update_fields=[
+                "status", "reason", "attempts", "file_name", "file_size", "started_at", "finished_at"
+            ]
+        )  # fmt: skip
+        audit_record(
+            action="report.rerendered",
+            actor=actor,
+            tenant=locked.tenant,
+            target=locked,
+            request=request,
+            details={"kind": locked.kind, "format": locked.format},
+        )
+        report_id = locked.pk
+        if old_file:
+            transaction.on_commit(lambda: _file_delete(old_file))
+        transaction.on_commit(lambda: _enqueue(report_id))
+    return locked
+
+
+def _file_delete(name: str) -> None:
+    try:
+        private_storage().delete(name)
+    except Exception:  # storage hiccup: an orphaned file is harmless, the report no longer points at it
+        logger.warning("old report file not deleted")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ from ingestion.admin_models import EventLogEntry
 from ingestion.services import event_batch_ingest, processing_run_pending
 from leaderboards.boards import BoardFamily
 from leaderboards.services import redis
+from reports.models import Report
+from reports.tasks import REPORTS_QUEUE, report_render
 from tests.factories import ArtistFactory, MembershipFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +214,55 @@ def test_boards_changelist_offers_only_the_rebuild_action() -> None:
         client.post(f"/admin/leaderboards/tenantboards/{ours.pk}/delete/", {"post": "yes"}).status_code == 403
     )
     assert Tenant.objects.filter(pk=ours.pk).exists()
+
+
+def _failed_report(tenant: Tenant) -> Report:
+    return Report.objects.create(
+        tenant=tenant,
+        kind="tenant",
+        format="json",
+        params={"from": "2026-01-01", "to": "2026-01-31", "title": ""},
+        status="failed",
+        reason="storage unavailable",
+        attempts=3,
+    )
+
+
+def test_rerender_action_queues_a_failed_report_again_and_it_renders(
+    settings: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.PRIVATE_STORAGE_ROOT = tmp_path / "private"
+    settings.REPORTS_S3_BUCKET = ""
+    # given a report whose render failed
+    tenant = TenantFactory.create(plan="pro")
+    report = _failed_report(tenant)
+    # when an operator runs "Re-render" on it in the admin
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = _operator().post(
+            "/admin/reports/report/", {"action": "rerender", "_selected_action": [report.pk]}, follow=True
+        )
+    # then it is queued again with the reason cleared, a render task is on the broker, and it is audited
+    assert response.status_code == 200
+    assert "queued for rendering again" in response.content.decode()
+    report.refresh_from_db()
+    assert (report.status, report.reason, report.attempts) == ("queued", "", 0)
+    assert callbacks
+    assert redis().llen(REPORTS_QUEUE) == 1
+    entry = AuditEntry.objects.get(action="report.rerendered")
+    assert entry.tenant_id == tenant.pk and entry.target_id == str(report.pk)
+    # and a worker picking the task up renders it
+    report_render.apply(args=(report.pk,))
+    report.refresh_from_db()
+    assert report.status == "ready" and report.file_name
+
+
+def test_rerender_refuses_a_report_that_is_still_queued() -> None:
+    tenant = TenantFactory.create(plan="pro")
+    report = _failed_report(tenant)
+    Report.objects.filter(pk=report.pk).update(status="queued")
+    response = _operator().post(
+        "/admin/reports/report/", {"action": "rerender", "_selected_action": [report.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert "only a ready or failed report can be re-rendered" in response.content.decode()
+    assert not AuditEntry.objects.filter(action="report.rerendered").exists()
