@@ -231,6 +231,40 @@ def audit_purged(w: World) -> None:
     audit_purge_older_than(cutoff=timezone.now() - timedelta(days=365))
 
 
+def leaderboard_rebuilt(w: World) -> None:
+    response = w.admin().post(
+        "/admin/leaderboards/tenantboards/", {"action": "rebuild_boards", "_selected_action": [w.tenant.pk]}
+    )
+    assert response.status_code == 302
+
+
+def report_rerendered(w: World) -> None:
+    from reports.models import Report
+    from reports.services.reports import report_rerender
+
+    report = Report.objects.create(tenant=w.tenant, kind="tenant", format="json", params={}, status="failed")
+    report_rerender(report=report, actor=w.staff)
+
+
+def privacy_export_requested(w: World) -> None:
+    from coliseum.privacy.services import privacy_export_request
+
+    privacy_export_request(tenant=w.tenant, user_id="fan-walk", actor=w.owner)
+
+
+def privacy_erasure_requested(w: World) -> None:
+    from coliseum.privacy.services import privacy_erasure_request
+
+    privacy_erasure_request(tenant=w.tenant, user_id="fan-walk", actor=w.owner)
+
+
+def privacy_retention_run(w: World) -> None:
+    from coliseum.privacy.retention import retention_run
+
+    run = retention_run()
+    assert not run.dry_run
+
+
 CASES: list[tuple[str, Callable[[World], None], bool]] = [
     # (action, how it happens, whether the entry names the tenant)
     ("auth.login_succeeded", login_succeeded, False),
@@ -256,6 +290,11 @@ CASES: list[tuple[str, Callable[[World], None], bool]] = [
     ("admin.delete", admin_delete, False),
     ("audit.exported", audit_exported, True),
     ("audit.purged", audit_purged, False),
+    ("leaderboard.rebuilt", leaderboard_rebuilt, True),
+    ("report.rerendered", report_rerendered, True),
+    ("privacy.export_requested", privacy_export_requested, True),
+    ("privacy.erasure_requested", privacy_erasure_requested, True),
+    ("privacy.retention_run", privacy_retention_run, False),
 ]
 
 
