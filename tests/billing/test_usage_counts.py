@@ -23,7 +23,7 @@ def _play(artist: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_accepted_events_count_towards_this_months_usage_and_duplicates_do_not():
     tenant = TenantFactory.create(plan=Plan.PRO)
     events = [_play("a1"), _play("a2")]
@@ -34,16 +34,17 @@ def test_accepted_events_count_towards_this_months_usage_and_duplicates_do_not()
     assert usage_this_period(tenant)["events"] == 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_requested_report_counts_towards_this_months_usage(api_client):
+@pytest.mark.django_db
+def test_a_requested_report_counts_towards_this_months_usage(api_client, django_capture_on_commit_callbacks):
     membership = MembershipFactory.create(role=Role.OWNER, tenant=TenantFactory.create(plan=Plan.PRO))
     api_client.force_authenticate(membership.user)
 
-    response = api_client.post(
-        "/api/v1/reports",
-        {"kind": "tenant", "format": "json", "from": "2026-01-01", "to": "2026-01-31"},
-        format="json",
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(
+            "/api/v1/reports",
+            {"kind": "tenant", "format": "json", "from": "2026-01-01", "to": "2026-01-31"},
+            format="json",
+        )
 
     assert response.status_code == 202, response.content
     assert usage_this_period(membership.tenant)["reports"] == 1
