@@ -22,3 +22,16 @@ def _clean_redis() -> Iterator[None]:
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _raw_tables_empty_at_start(django_db_setup: None, django_db_blocker: object) -> None:
+    """The test database is reused between runs (--reuse-db). The event log's raw-SQL tables are not Django
+    models, so no flush empties them: a run that was interrupted could leave committed rows behind. Start
+    every session from empty ones."""
+    from django.db import connection
+
+    from tests.ingestion.conftest import RAW_TABLES
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(f"TRUNCATE {RAW_TABLES}")
