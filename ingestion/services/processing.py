@@ -315,6 +315,7 @@ def _batch_process(limit: int) -> tuple[int, dict[int, list[Contribution]], list
                 "%b::timestamptz[]) ON CONFLICT DO NOTHING",
                 [[t for t, _ in items], [b for _, b in items]],
             )
+        _attribution_apply(events)
         now = datetime.now(UTC)
         step = max(1, len(events) // 50)
         lag_ms = [
@@ -323,6 +324,18 @@ def _batch_process(limit: int) -> tuple[int, dict[int, list[Contribution]], list
             if e.received_at is not None
         ]
     return len(events), contributions, lag_ms
+
+
+def _attribution_apply(events: list[LoggedEvent]) -> None:
+    """Conversion attribution (ingestion.funnels) inside the batch transaction, last of its writes: exact
+    under late events, and its per-fan locks are never held while waiting for a rollup row."""
+    from ingestion.funnels.services import attribution_apply
+
+    by_tenant: dict[int, list[LoggedEvent]] = defaultdict(list)
+    for e in events:
+        by_tenant[e.tenant_id].append(e)
+    for tenant_id in sorted(by_tenant):
+        attribution_apply(tenant_id=tenant_id, events=by_tenant[tenant_id])
 
 
 def contributions_publish(contributions: dict[int, list[Contribution]]) -> None:
