@@ -96,25 +96,6 @@ def ingest(tenant: Tenant, events: list[dict[str, Any]]) -> None:
     assert result.rejected == [] and result.accepted == len(events)
 
 
-def attribution_of(tenant: Tenant, user_id: str, at: datetime) -> None:
-    """An attributed conversion of the fan, as ingestion.funnels writes it for a processed vote."""
-    from ingestion.funnels.models import AttributedConversion
-
-    AttributedConversion.objects.create(
-        tenant=tenant,
-        artist_id=1,
-        user_id=user_id,
-        conversion_pk=1,
-        conversion_event_id=f"vote-of-{user_id}",
-        conversion_type="coliseum.vote_cast",
-        conversion_at=at,
-        touch_event_id=f"play-of-{user_id}",
-        touch_type="player.track_played",
-        touch_at=at,
-        source="direct",
-    )
-
-
 def month_start(months_back: int, now: datetime | None = None) -> date:
     now = now or datetime.now(UTC)
     index = now.year * 12 + now.month - 1 - months_back
