@@ -20,7 +20,6 @@ from tests.factories import TenantFactory
 
 from .conftest import attend, hour_ago, ingest, play, vote
 
-RESTORE_DB = "test_coliseum_privacy_restore"
 _INGESTION_TABLES = (
     "ingestion_event",
     "ingestion_event_key",
@@ -40,13 +39,15 @@ def _admin() -> psycopg.Connection[Any]:
 
 @pytest.fixture
 def empty_database(transactional_db: Any) -> Iterator[Target]:
-    with _admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{RESTORE_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{RESTORE_DB}" TEMPLATE template0')
+    # Named after this run's test database, so parallel runs on other test databases never collide.
     source = target_from_settings()
-    yield Target(RESTORE_DB, source.user, source.password, source.host, source.port)
+    restore_db = f"{source.name}_restore"
     with _admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{RESTORE_DB}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{restore_db}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{restore_db}" TEMPLATE template0')
+    yield Target(restore_db, source.user, source.password, source.host, source.port)
+    with _admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{restore_db}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -90,7 +91,8 @@ def test_backup_restores_into_an_empty_database_with_the_same_events_and_rollups
     out = StringIO()
     call_command("backup", stdout=out, verbosity=0)
     dump = Path(out.getvalue().strip())
-    url = f"postgres:///{RESTORE_DB}"
+    where = f"{empty_database.host}:{empty_database.port}" if empty_database.host else ""
+    url = f"postgres://{empty_database.user}@{where}/{empty_database.name}"
     call_command("restore", str(dump), database_url=url, verbosity=0, stdout=StringIO())
 
     # then the dump sits in private storage and the restored database has the same events and rollups
