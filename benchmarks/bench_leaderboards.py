@@ -383,7 +383,7 @@ def section_g(ctx: Any = None) -> dict[str, Any]:
     from leaderboards.boards import BUCKETED_METRICS, MONEY_METRICS, BoardFamily
     from leaderboards.services import board_family_rebuild
 
-    target = int(os.environ.get("LB_BENCH_G_EVENTS", "100000"))
+    target = int(os.environ.get("LB_BENCH_G_EVENTS", "1000000"))  # the issue: a tenant with 1M events
     slug = "bench-leaderboards-g2"
     tenant = Tenant.objects.filter(slug=slug).first()
     if tenant is None:

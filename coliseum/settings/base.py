@@ -340,7 +340,7 @@ DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="coliseum-demo")
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "coliseum.schema.AutoSchema"
 
 # --- ops ---
-# Per-request duration/status per endpoint group into Redis (health, alerts, /metrics); right after request id.
+# Per-request duration/status per endpoint group into Redis (health, alerts, /metrics), after the request id.
 MIDDLEWARE.insert(1, "coliseum.ops.middleware.RequestMetricsMiddleware")
 OPS_ALERT_ERROR_RATE = env.float("OPS_ALERT_ERROR_RATE", default=0.02)
 OPS_ALERT_QUEUE_DEPTH = env.int("OPS_ALERT_QUEUE_DEPTH", default=1000)
