@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 # COLISEUM_SERVICES=auto|external|embedded (default auto): `bin/services exec` starts our own PostgreSQL
 # and Redis under .data/ when the machine has none, runs the command, and stops them when it ends (Ctrl-C
-# too). Nested uses (run -> seed -> migrate) share the servers the outer one started. See docs/readme/embedded.md.
+# too). Nested uses (run -> seed -> migrate) share the servers the outer one started. See README, "Runs wherever Python runs".
 SERVICES = $(PY) bin/services exec --
 
 # (Re)install when pyproject.toml changes. Playwright drives Debian's chromium: no browser download.

@@ -1,6 +1,6 @@
 """(p) Plan gates' cost per request: `entitlements_for` warm (one Redis GET) and cold (one SQL query), and
 the per-tenant API throttle (`TenantPlanThrottle.allow_request`: cached tenant lookup, entitlements, one
-pipelined INCR/EXPIRE round trip). Figures for docs/readme/billing.md.
+pipelined INCR/EXPIRE round trip). Figures in the README, billing section.
 
 Discovered by benchmarks/run.py (`make bench`). Creates one tenant and user in the benchmark database and
 removes them at the end."""

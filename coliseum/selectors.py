@@ -14,7 +14,7 @@ from .crypto import decrypt_secret, digest_secret
 from .models import ApiKey, ApiKeyKind, Artist, Membership, Show, Tenant
 
 # How long a credential lookup is remembered in-process. A revoke is effective at once in the process that
-# revoked it and within this many seconds everywhere else (documented in docs/readme/core.md).
+# revoked it and within this many seconds everywhere else (documented in the README, core section).
 API_KEY_CACHE_SECONDS = 5.0
 _API_KEY_CACHE_MAX = 2048
 
