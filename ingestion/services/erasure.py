@@ -16,7 +16,6 @@ The caller rebuilds the tenant's Redis boards after the commit (boards are a cac
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,30 +25,16 @@ import psycopg
 from django.db import transaction
 
 from ingestion.services.processing import (
-    _SELECT_COLUMNS,
-    NO_SHOW,
     TENANT_LOCK_NAMESPACE,
-    LoggedEvent,
     _cursor,
-    _row_to_event,
-    event_metric_values,
     hour_floor,
-    lineups_load,
-    listeners_insert,
 )
-
-ARCHIVE_TABLE = "archive.ingestion_event"
+from ingestion.services.rollup import ARCHIVE_TABLE, archive_exists, bucket_recompute
 
 _EVENT_COLUMNS = (
     "id, event_id, type, occurred_at, received_at, user_id, session_id, device_id, artist_id, show_id, city, "
     "genre, amount_minor, currency, properties, context, source"
 )
-
-
-def archive_exists(cursor: psycopg.Cursor[Any]) -> bool:
-    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [ARCHIVE_TABLE])
-    row = cursor.fetchone()
-    return bool(row and row[0])
 
 
 def _log_tables(cursor: psycopg.Cursor[Any]) -> list[tuple[str, str]]:
@@ -177,56 +162,6 @@ class ErasureResult:
         return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
 
 
-def _bucket_recompute(cursor: psycopg.Cursor[Any], tenant_id: int, bucket: datetime, archive: bool) -> None:
-    """Replace a bucket's non-vote rollups and listener rows with a recount of its remaining raw events (hot
-    and archive). Like ingestion.services.rollup's recompute, which reads the hot log only."""
-    end = bucket + timedelta(hours=1)
-    sources = ["ingestion_event"] + ([ARCHIVE_TABLE] if archive else [])
-    events: list[LoggedEvent] = []
-    for table in sources:
-        cursor.execute(
-            f"""
-            SELECT {_SELECT_COLUMNS}
-            FROM {table} e
-            WHERE e.tenant_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s
-              AND NOT EXISTS (SELECT 1 FROM ingestion_pending p WHERE p.event_pk = e.id)
-            """,  # noqa: S608 - constant table names and column list
-            [tenant_id, bucket, end],
-        )
-        events.extend(_row_to_event(r) for r in cursor.fetchall())
-    lineups = lineups_load(
-        e.show_id for e in events if e.type == "concierto.event_attended" and not e.artist_id and e.show_id
-    )
-    fresh: dict[tuple[str, int, str, int, str], int] = defaultdict(int)
-    listeners: set[tuple[int, datetime, int, str, int, str]] = set()
-    for e in events:
-        show = e.show_id or NO_SHOW
-        for metric, artist, value, currency in event_metric_values(e, lineups):
-            fresh[(metric, artist, e.city, show, currency)] += value
-        if e.type == "player.track_played" and e.artist_id:
-            listeners.add((tenant_id, bucket, e.artist_id, e.city, show, e.user_id))
-    cursor.execute(
-        "DELETE FROM ingestion_rollup_hourly WHERE tenant_id = %s AND bucket = %s AND metric <> 'votes'",
-        [tenant_id, bucket],
-    )
-    items = sorted(fresh.items())
-    if items:
-        cursor.execute(
-            """
-            INSERT INTO ingestion_rollup_hourly
-                (tenant_id, metric, bucket, artist_id, city, show_id, currency, value)
-            SELECT %s, m, %s, a, c, s, cur, v
-            FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bigint[])
-                AS x(m, a, c, s, cur, v)
-            """,
-            [tenant_id, bucket, *[[k[i] for k, _ in items] for i in range(5)], [v for _, v in items]],
-        )
-    cursor.execute(
-        "DELETE FROM ingestion_listener_hourly WHERE tenant_id = %s AND bucket = %s", [tenant_id, bucket]
-    )
-    listeners_insert(cursor, listeners)
-
-
 def _vote_bucket_recompute(cursor: psycopg.Cursor[Any], tenant_id: int, bucket: datetime) -> None:
     cursor.execute(
         "DELETE FROM ingestion_rollup_hourly WHERE tenant_id = %s AND bucket = %s AND metric = 'votes'",
@@ -303,7 +238,7 @@ def subject_erase(*, tenant_id: int, user_id: str) -> ErasureResult:
         # Buckets whose raw events retention already dropped keep their rollups (rollups outlive raw events):
         # only buckets that held one of the subject's log rows are recounted.
         for bucket in sorted(buckets):
-            _bucket_recompute(cursor, tenant_id, bucket, archive)
+            bucket_recompute(cursor, tenant_id, bucket, archive=archive)  # boards are rebuilt after
         for bucket in sorted(vote_buckets):
             _vote_bucket_recompute(cursor, tenant_id, bucket)
         result.buckets_recomputed = len(buckets)

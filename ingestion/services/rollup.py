@@ -34,18 +34,33 @@ from ingestion.services.processing import (
 logger = logging.getLogger(__name__)
 
 
-def _bucket_recompute(cursor: Any, tenant_id: int, bucket: datetime) -> list[Contribution]:
+# Where retention moves months past the hot window (coliseum.privacy); absent until the first move.
+ARCHIVE_TABLE = "archive.ingestion_event"
+
+
+def archive_exists(cursor: Any) -> bool:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [ARCHIVE_TABLE])
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def bucket_recompute(cursor: Any, tenant_id: int, bucket: datetime, *, archive: bool) -> list[Contribution]:
+    """Replace an hour's non-vote rollups and listener rows with a recount of its raw events (the hot log, and
+    the archive when `archive`), returning the differences as board contributions. Used by the backfill
+    path and by erasure."""
     end = bucket + timedelta(hours=1)
-    cursor.execute(
-        f"""
-        SELECT {_SELECT_COLUMNS}
-        FROM ingestion_event e
-        WHERE e.tenant_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s
-          AND NOT EXISTS (SELECT 1 FROM ingestion_pending p WHERE p.event_pk = e.id)
-        """,  # noqa: S608 - constant column list
-        [tenant_id, bucket, end],
-    )
-    events: list[LoggedEvent] = [_row_to_event(r) for r in cursor.fetchall()]
+    events: list[LoggedEvent] = []
+    for table in ["ingestion_event"] + ([ARCHIVE_TABLE] if archive else []):
+        cursor.execute(
+            f"""
+            SELECT {_SELECT_COLUMNS}
+            FROM {table} e
+            WHERE e.tenant_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s
+              AND NOT EXISTS (SELECT 1 FROM ingestion_pending p WHERE p.event_pk = e.id)
+            """,  # noqa: S608 - constant table names and column list
+            [tenant_id, bucket, end],
+        )
+        events.extend(_row_to_event(r) for r in cursor.fetchall())
     lineups = lineups_load(
         e.show_id for e in events if e.type == "concierto.event_attended" and not e.artist_id and e.show_id
     )
@@ -116,8 +131,10 @@ def backfill_run_pending(*, max_buckets: int = 500) -> int:
             )
             buckets = sorted(b for (b,) in cursor.fetchall())
             contributions: list[Contribution] = []
+            # A late event may land in an hour whose other events retention already archived: count them too.
+            archive = bool(buckets) and archive_exists(cursor)
             for bucket in buckets:
-                contributions.extend(_bucket_recompute(cursor, tenant_id, bucket))
+                contributions.extend(bucket_recompute(cursor, tenant_id, bucket, archive=archive))
         done += len(buckets)
         contributions_publish({tenant_id: contributions} if contributions else {})
         if not buckets:
@@ -133,7 +150,7 @@ def rollup_rebuild(*, tenant_id: int, start: datetime, end: datetime) -> int:
     while bucket < end:
         with transaction.atomic(), _cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [TENANT_LOCK_NAMESPACE, tenant_id])
-            contributions = _bucket_recompute(cursor, tenant_id, bucket)
+            contributions = bucket_recompute(cursor, tenant_id, bucket, archive=archive_exists(cursor))
         contributions_publish({tenant_id: contributions} if contributions else {})
         bucket += timedelta(hours=1)
         count += 1

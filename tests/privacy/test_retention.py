@@ -191,3 +191,30 @@ def test_the_privacy_jobs_are_on_the_beat_schedule(db: Any) -> None:
     assert schedule["privacy-backup"]["task"] == "privacy.tasks.backup_run"
     app.loader.import_default_modules()  # what a worker does at start: autodiscovers <app>.tasks
     assert set(app.tasks) >= {"privacy.tasks.retention_run", "privacy.tasks.backup_run"}
+
+
+def test_a_late_event_in_an_archived_month_is_counted_with_the_archived_ones(
+    forty_months: dict[str, Tenant],
+) -> None:
+    # given month 30 back moved to the archive (its one play still counted in the rollups)
+    spread = forty_months["spread"]
+    retention_run()
+    hour = _mid_month(30)
+    assert _count("archive.ingestion_event", spread) == 13
+    assert rollup_totals(tenant_id=spread.pk, metric="plays", start=hour, end=hour + timedelta(hours=1)) != {}
+
+    # when a late play of another fan arrives for that same hour and is processed (the backfill path)
+    ingest(spread, [play("fan-late", "a1", hour + timedelta(minutes=5))])
+    processing_run_pending()
+
+    # then the hour counts both plays: the recount read the archive too, not only the hot log
+    totals = rollup_totals(tenant_id=spread.pk, metric="plays", start=hour, end=hour + timedelta(hours=1))
+    assert sum(totals.values()) == 2
+    assert (
+        sum(
+            rollup_totals(
+                tenant_id=spread.pk, metric="unique_listeners", start=hour, end=hour + timedelta(hours=1)
+            ).values()
+        )
+        == 2
+    )
