@@ -21,13 +21,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coliseum.errors import PlanRequiredError
-from coliseum.models import Role, Tenant
+from billing.entitlements import plan_required
+from coliseum.models import Plan, Role, Tenant
 from coliseum.pagination import CursorPagination
 from coliseum.tenancy import TenantApi
 
 from .models import AuditEntry
-from .selectors import audit_csv_rows, audit_entries_list, audit_export_allowed
+from .selectors import CSV_COLUMNS, audit_csv_rows, audit_entries_list, audit_export_allowed
 from .services import audit_record
 
 
@@ -60,20 +60,7 @@ class AuditEntryOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = (
-            "id",
-            "at",
-            "tenant_id",
-            "actor_type",
-            "actor",
-            "action",
-            "target_type",
-            "target_id",
-            "ip",
-            "user_agent",
-            "request_id",
-            "details",
-        )
+        fields = CSV_COLUMNS  # the API and the CSV export show the same columns
 
 
 def _filters(data: dict[str, Any]) -> dict[str, Any]:
@@ -156,9 +143,8 @@ class TenantAuditLogExportApi(TenantAuditLogListApi):
     @extend_schema(parameters=[FilterSerializer], responses=_CSV_RESPONSES, tags=["audit"])
     def get(self, request: Request) -> StreamingHttpResponse:  # type: ignore[override]
         if not audit_export_allowed(tenant=self.tenant):
-            raise PlanRequiredError(
-                "Exporting the audit log needs the Enterprise plan.",
-                details={"required_plan": "enterprise", "your_plan": self.tenant.plan},
+            raise plan_required(
+                "Exporting the audit log", lambda e: e.plan == Plan.ENTERPRISE, current_plan=self.tenant.plan
             )
         qs = self._queryset(request)
         with transaction.atomic():

@@ -16,6 +16,7 @@ from django.db import connection
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
+from coliseum.errors import PlanRequiredError
 from coliseum.models import Plan, Tenant
 
 ALL_WINDOWS = ("1h", "24h", "7d", "30d", "90d", "all")
@@ -231,6 +232,14 @@ def entitlements_for_tenant_id(tenant_id: int) -> Entitlements:
         except CACHE_ERRORS:
             pass
     return _apply_overrides(entitlements_for_plan(snapshot["plan"]), snapshot["overrides"])
+
+
+def plan_required(what: str, predicate: Any, **details: Any) -> PlanRequiredError:
+    """The refusal every gate raises: 403 `plan_required`, naming the cheapest plan that allows `what`
+    (`details` adds context such as current_plan, used/limit)."""
+    plan = cheapest_plan_allowing(predicate)
+    needed = f"the {plan.title()} plan" if plan else "a custom plan"
+    return PlanRequiredError(f"{what} needs {needed}.", details={"required_plan": plan, **details})
 
 
 def cheapest_plan_allowing(predicate: Any) -> str | None:

@@ -13,11 +13,10 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from coliseum.errors import PlanRequiredError
 from coliseum.models import Tenant
 from coliseum.tenancy import membership_for_request
 
-from .entitlements import ENTITLEMENT_NAMES, Entitlements, cheapest_plan_allowing, entitlements_for
+from .entitlements import ENTITLEMENT_NAMES, Entitlements, entitlements_for, plan_required
 
 Predicate = Callable[[Entitlements], bool]
 
@@ -28,16 +27,8 @@ def entitlement_require(*, tenant: Tenant, name: str, predicate: Predicate | Non
     check: Predicate = predicate or (lambda e: bool(getattr(e, name)))
     entitlements = entitlements_for(tenant)
     if not check(entitlements):
-        required = cheapest_plan_allowing(check)
-        message = (
-            f"Your plan ({entitlements.plan}) does not include this; the {required} plan does."
-            if required
-            else f"Your plan ({entitlements.plan}) does not include this."
-        )
-        raise PlanRequiredError(
-            message,
-            details={"entitlement": name, "current_plan": entitlements.plan, "required_plan": required},
-        )
+        what = name.replace("_", " ").capitalize()
+        raise plan_required(what, check, entitlement=name, current_plan=entitlements.plan)
     return entitlements
 
 

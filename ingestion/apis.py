@@ -16,8 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.entitlements import cheapest_plan_allowing, entitlements_for
-from coliseum.errors import ApplicationError, NotFoundError, PlanRequiredError
+from billing.entitlements import entitlements_for, plan_required
+from coliseum.errors import ApplicationError, NotFoundError
 from coliseum.models import Artist
 from coliseum.tenancy import TenantApi
 from ingestion import http
@@ -194,10 +194,11 @@ class KpiSeriesApi(TenantApi):
         period = params["period"]
         ent = entitlements_for(self.tenant)
         if period not in ent.kpi_periods:
-            plan = cheapest_plan_allowing(lambda e: period in e.kpi_periods)
-            raise PlanRequiredError(
-                f"{period.title()} KPIs need the {plan} plan.",
-                details={"required_plan": plan, "period": period},
+            raise plan_required(
+                f"{period.title()} KPIs",
+                lambda e: period in e.kpi_periods,
+                period=period,
+                current_plan=ent.plan,
             )
         tz = params.get("tz") or self.tenant.timezone
         if tz not in available_timezones():

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from billing.entitlements import Entitlements, cheapest_plan_allowing, entitlements_for
+from billing.entitlements import Entitlements, entitlements_for, plan_required
 from coliseum.errors import PlanRequiredError
 from coliseum.models import Tenant
 
 
 def _refuse(what: str, predicate: Callable[[Entitlements], bool], current: str) -> PlanRequiredError:
-    plan = cheapest_plan_allowing(predicate)
-    needed = f"the {plan.title()} plan" if plan else "a custom plan"
-    return PlanRequiredError(
-        f"{what} needs {needed}; this tenant is on {current.title()}.",
-        details={"required_plan": plan, "current_plan": current},
-    )
+    return plan_required(what, predicate, current_plan=current)
 
 
 def board_access_check(

@@ -12,8 +12,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.entitlements import cheapest_plan_allowing, entitlements_for
-from coliseum.errors import ApplicationError, NotFoundError, PlanRequiredError
+from billing.entitlements import entitlements_for, plan_required
+from coliseum.errors import ApplicationError, NotFoundError
 from coliseum.models import Artist, Tenant
 from coliseum.tenancy import TenantApi
 from ingestion.catalog import CATALOG
@@ -50,11 +50,10 @@ def _invalid(message: str, **details: object) -> ApplicationError:
 
 
 def funnels_gate(tenant: Tenant) -> None:
-    if not entitlements_for(tenant).funnels:
-        plan = cheapest_plan_allowing(lambda e: e.funnels)
-        raise PlanRequiredError(
-            f"Funnels and attribution need the {plan} plan.",
-            details={"required_plan": plan, "feature": "funnels"},
+    ent = entitlements_for(tenant)
+    if not ent.funnels:
+        raise plan_required(
+            "Funnels and attribution", lambda e: e.funnels, feature="funnels", current_plan=ent.plan
         )
 
 

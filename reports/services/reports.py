@@ -15,9 +15,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
-from billing.entitlements import Entitlements, cheapest_plan_allowing, entitlements_for
+from billing.entitlements import Entitlements, entitlements_for, plan_required
 from billing.usage import usage_increment
-from coliseum.errors import ApplicationError, NotFoundError, PlanRequiredError
+from coliseum.errors import ApplicationError, NotFoundError
 from coliseum.models import Artist, Show, Tenant
 
 from ..data import report_data
@@ -30,12 +30,6 @@ logger = logging.getLogger(__name__)
 
 LOGO_TYPES = ("image/png", "image/jpeg")
 USABLE_SCAN_STATUSES = (ScanStatus.CLEAN, ScanStatus.UNSCANNED)
-
-
-def _plan_required(message: str, predicate: Any, **details: Any) -> PlanRequiredError:
-    plan = cheapest_plan_allowing(predicate)
-    text = f"{message} Upgrade to the {plan.title()} plan." if plan else message
-    return PlanRequiredError(text, details={"required_plan": plan, **details})
 
 
 def month_start(now: datetime) -> datetime:
@@ -77,11 +71,9 @@ def report_options_check(
     """The plan gates and id checks shared by report requests and schedules (quota is checked per report)."""
     ent: Entitlements = entitlements_for(tenant)
     if branding and not ent.report_custom_branding:
-        raise _plan_required("Custom branding is not part of your plan.", lambda e: e.report_custom_branding)
+        raise plan_required("Custom branding", lambda e: e.report_custom_branding)
     if share and share.get("one_time") and not ent.report_one_time_links:
-        raise _plan_required(
-            "One-time share links are not part of your plan.", lambda e: e.report_one_time_links
-        )
+        raise plan_required("One-time share links", lambda e: e.report_one_time_links)
     if kind == ReportKind.ARTIST:
         if artist_id is None or not Artist.objects.filter(tenant=tenant, pk=artist_id).exists():
             raise NotFoundError("No such artist.", code="artist_not_found")
@@ -129,8 +121,8 @@ def report_request(
         if limit is not None:
             used = reports_used_this_month(tenant=tenant)
             if used >= limit:
-                raise _plan_required(
-                    f"Your plan allows {limit} reports a month and {used} have been made.",
+                raise plan_required(
+                    f"More than {limit} reports a month ({used} made this month)",
                     lambda e: e.reports_per_month is None or e.reports_per_month > limit,
                     used=used,
                     limit=limit,
