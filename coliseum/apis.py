@@ -31,8 +31,9 @@ from audit.services import audit_record
 
 from . import selectors, services
 from .errors import ApplicationError, AuthenticationError, NotFoundError
-from .models import ApiKeyKind, Role, Tenant, validate_timezone
+from .models import ApiKeyKind, Artist, Role, Tenant, validate_timezone
 from .pagination import PageNumberPagination
+from .rls import tenant_scope
 from .tenancy import TenantApi
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,8 @@ class AuthSignupApi(APIView):
                 code="conflict",
                 status_code=409,
             ) from None
-        membership = tenant.memberships.get(user=user)
+        with tenant_scope(tenant.pk):
+            membership = tenant.memberships.get(user=user)
         refresh = RefreshToken.for_user(user)
         body = {
             "user": user,
@@ -422,6 +424,11 @@ class ShowListApi(TenantApi):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        artist_id = filters.validated_data["artist_id"]
+        if artist_id is not None and not Artist.objects.filter(tenant=self.tenant, pk=artist_id).exists():
+            # As the leaderboard and KPI filters: an id that is not this tenant's is unknown, not an empty
+            # list (the same answer whether it belongs to another tenant or to nobody).
+            raise NotFoundError("No such artist.", code="artist_not_found")
         shows = selectors.show_list(tenant=self.tenant, **filters.validated_data)
         return _paginate(request, self, shows, self.OutputSerializer)
 
