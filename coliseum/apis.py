@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import User, update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
@@ -14,8 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils.text import slugify
 from django_redis import get_redis_connection
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions as drf_exceptions
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -24,12 +23,13 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
 
-from . import selectors, services
+from . import mfa, selectors, services
 from .errors import ApplicationError, AuthenticationError, NotFoundError
 from .models import ApiKeyKind, Artist, Role, Tenant, validate_timezone
 from .pagination import PageNumberPagination
@@ -197,7 +197,8 @@ class AuthSignupApi(APIView):
 
 
 class AuthTokenApi(APIView):
-    """Exchange username and password for an access token (15 minutes) and a refresh token."""
+    """Exchange username and password (and, for accounts with two-factor sign-in, a code) for an access
+    token (15 minutes) and a refresh token."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
@@ -206,40 +207,183 @@ class AuthTokenApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
+        otp = serializers.CharField(
+            max_length=32,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Accounts with two-factor sign-in: the authenticator app's 6-digit code, or one of the "
+            "recovery codes (each works once).",
+        )
 
     class OutputSerializer(serializers.Serializer):
         access = serializers.CharField()
         refresh = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, tags=["auth"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            401: OpenApiResponse(
+                description="`invalid_credentials`; `mfa_required` (the account has two-factor sign-in and "
+                "no `otp` was sent: ask for it and send again); `mfa_invalid` (wrong, expired or replayed "
+                "code, or a used recovery code)."
+            ),
+            429: OpenApiResponse(
+                description="`rate_limited`: too many failed sign-ins for this username from this address "
+                "(ADMIN_LOGIN_MAX_FAILURES within ADMIN_LOGIN_WINDOW_SECONDS), or 30 requests a minute "
+                "from it; `mfa_throttled`: wrong codes lock the account's device for a growing delay. "
+                "Retry-After says when to try again."
+            ),
+        },
+        tags=["auth"],
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        serializer = TokenObtainPairSerializer(data=data.validated_data, context={"request": request})
-        try:
-            serializer.is_valid(raise_exception=True)
-        except (drf_exceptions.AuthenticationFailed, TokenError):
-            # Name the account only by its internal id, and only when it exists (no personal data).
-            user_pk = (
-                get_user_model()
-                .objects.filter(username=data.validated_data["username"])
-                .values_list("pk", flat=True)
-                .first()
-            )
-            audit_record(
-                action="auth.login_failed",
-                actor=None,
-                request=request,
-                target_type="auth.user" if user_pk else "",
-                target_id=user_pk or "",
-                details={"reason": "invalid_credentials"},
-            )
+        username, otp = data.validated_data["username"], data.validated_data["otp"]
+        client = BruteForceThrottle().get_ident(request)  # the address as the per-IP throttle sees it
+        mfa.login_attempts_check(username=username, client=client)
+        user = authenticate(request._request, username=username, password=data.validated_data["password"])
+        if user is None or not jwt_settings.USER_AUTHENTICATION_RULE(user):
+            mfa.login_failure_record(username=username, client=client)
+            _login_failed_audit(request, username, "invalid_credentials")
             raise AuthenticationError(
                 "No active account found with the given credentials.", code="invalid_credentials"
-            ) from None
-        user = serializer.user
+            )
+        if mfa.mfa_enabled(user=user):
+            if not otp:
+                raise AuthenticationError(
+                    "This account uses two-factor sign-in: send `otp`, the authenticator app's code or a "
+                    "recovery code.",
+                    code="mfa_required",
+                )
+            if not mfa.mfa_verify(user=user, otp=otp, request=request):
+                mfa.login_failure_record(username=username, client=client)
+                _login_failed_audit(request, username, "mfa_invalid")
+                raise AuthenticationError(
+                    "The two-factor code is wrong, expired or already used.", code="mfa_invalid"
+                )
+        mfa.login_failures_clear(username=username, client=client)
+        refresh = RefreshToken.for_user(user)
+        if jwt_settings.UPDATE_LAST_LOGIN:
+            update_last_login(type(user), user)
         audit_record(action="auth.login_succeeded", actor=user, target=user, request=request)
-        return Response(serializer.validated_data)
+        return Response({"refresh": str(refresh), "access": str(refresh.access_token)})
+
+
+def _login_failed_audit(request: Request, username: str, reason: str) -> None:
+    # Name the account only by its internal id, and only when it exists (no personal data).
+    user_pk = get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
+    audit_record(
+        action="auth.login_failed",
+        actor=None,
+        request=request,
+        target_type="auth.user" if user_pk else "",
+        target_id=user_pk or "",
+        details={"reason": reason},
+    )
+
+
+def _code_checked(ok: int, body: Any, *, conflict: str) -> dict[int, Any]:
+    """The answers of an endpoint that checks a two-factor code."""
+    return {
+        ok: body,
+        400: OpenApiResponse(description="`mfa_invalid`: the code is wrong, expired or already used"),
+        409: OpenApiResponse(description=f"`{conflict}`"),
+        429: OpenApiResponse(description="`mfa_throttled`: wrong codes delay the device; see Retry-After"),
+    }
+
+
+class AuthMfaTotpApi(APIView):
+    """Optional two-factor sign-in (TOTP) for the signed-in user: state, enrolment, removal."""
+
+    class StateSerializer(serializers.Serializer):
+        enabled = serializers.BooleanField()
+        pending = serializers.BooleanField(help_text="Enrolment started and not yet confirmed.")
+        recovery_codes_left = serializers.IntegerField()
+
+    class StartSerializer(serializers.Serializer):
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    class EnrolmentSerializer(serializers.Serializer):
+        config_url = serializers.CharField(help_text="otpauth://totp/... URL: show it as a QR code.")
+        secret = serializers.CharField(help_text="The same key in base32, to type in by hand.")
+
+    class DisableSerializer(serializers.Serializer):
+        otp = serializers.CharField(max_length=32, help_text="A current code, or a recovery code.")
+
+    @extend_schema(responses={200: StateSerializer}, tags=["auth"])
+    def get(self, request: Request) -> Response:
+        state = mfa.mfa_state(user=request.user)  # type: ignore[arg-type]
+        return Response(self.StateSerializer(state).data)
+
+    @extend_schema(
+        request=StartSerializer,
+        responses={
+            201: EnrolmentSerializer,
+            400: OpenApiResponse(description="`password_invalid` (counted as a failed sign-in)"),
+            409: OpenApiResponse(description="`mfa_already_enabled`"),
+            429: OpenApiResponse(description="too many failed sign-ins: Retry-After"),
+        },
+        description="Start enrolment (the password again, so that a stolen access token cannot enrol the "
+        "thief's device): a new unconfirmed TOTP device, replacing an unconfirmed one. Its key is shown only "
+        "in this response. Then POST a code from the app to /api/v1/auth/mfa/totp/confirm.",
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        data = self.StartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        enrolment = mfa.mfa_totp_start(
+            user=request.user,  # type: ignore[arg-type]
+            password=data.validated_data["password"],
+            client=BruteForceThrottle().get_ident(request),
+        )
+        body = self.EnrolmentSerializer(enrolment).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        request=DisableSerializer,
+        responses=_code_checked(204, None, conflict="mfa_not_enabled"),
+        description="Turn two-factor sign-in off (removes the TOTP devices and the recovery codes); the body "
+        '`{"otp": ...}` carries a current code or a recovery code. Audited `auth.mfa_disabled`.',
+        tags=["auth"],
+    )
+    def delete(self, request: Request) -> Response:
+        data = self.DisableSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        mfa.mfa_disable(user=request.user, otp=data.validated_data["otp"], request=request)  # type: ignore[arg-type]
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuthMfaTotpConfirmApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        token = serializers.CharField(max_length=16, help_text="The app's current 6-digit code.")
+
+    class OutputSerializer(serializers.Serializer):
+        recovery_codes = serializers.ListField(
+            child=serializers.CharField(),
+            help_text="10 one-time codes for when the phone is lost. Shown only in this response; stored "
+            "as digests.",
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=_code_checked(200, OutputSerializer, conflict="mfa_not_started"),
+        description="Confirm enrolment with a first code: from then on POST /api/v1/auth/token needs `otp`. "
+        "Audited `auth.mfa_enabled`.",
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        codes = mfa.mfa_totp_confirm(
+            user=request.user,  # type: ignore[arg-type]
+            token=data.validated_data["token"],
+            request=request,
+        )
+        body = self.OutputSerializer({"recovery_codes": codes}).data
+        return Response(body, headers={"Cache-Control": "no-store"})
 
 
 class AuthTokenRefreshApi(APIView):

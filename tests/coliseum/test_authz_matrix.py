@@ -75,7 +75,11 @@ PUBLIC = {
     "events-catalog",  # the static catalog of event types
 }
 # Any signed-in user, about themselves or static data: no tenant in play.
-SIGNED_IN = {"auth-me": {"GET"}}
+SIGNED_IN = {
+    "auth-me": {"GET"},
+    "auth-mfa-totp": {"GET", "POST", "DELETE"},
+    "auth-mfa-totp-confirm": {"POST"},
+}
 # Staff only (IsAdminUser). The Django admin (every route under admin/) is staff-only by construction.
 STAFF = {
     "admin-audit-logs": {"GET"},
