@@ -366,11 +366,14 @@ class AuthMfaTotpConfirmApi(APIView):
             help_text="10 one-time codes for when the phone is lost. Shown only in this response; stored "
             "as digests.",
         )
+        access = serializers.CharField()
+        refresh = serializers.CharField(help_text="Refresh tokens issued before this one no longer work.")
 
     @extend_schema(
         request=InputSerializer,
         responses=_code_checked(200, OutputSerializer, conflict="mfa_not_started"),
         description="Confirm enrolment with a first code: from then on POST /api/v1/auth/token needs `otp`. "
+        "Signs other sessions out (earlier refresh tokens stop working) and answers a new token pair. "
         "Audited `auth.mfa_enabled`.",
         tags=["auth"],
     )
@@ -382,8 +385,10 @@ class AuthMfaTotpConfirmApi(APIView):
             token=data.validated_data["token"],
             request=request,
         )
-        body = self.OutputSerializer({"recovery_codes": codes}).data
-        return Response(body, headers={"Cache-Control": "no-store"})
+        # Every earlier refresh token was just revoked: this client goes on with a new pair.
+        refresh = RefreshToken.for_user(request.user)  # type: ignore[arg-type, type-var]
+        body = {"recovery_codes": codes, "access": str(refresh.access_token), "refresh": str(refresh)}
+        return Response(self.OutputSerializer(body).data, headers={"Cache-Control": "no-store"})
 
 
 class AuthTokenRefreshApi(APIView):

@@ -5,6 +5,8 @@ django-otp's devices, so a TOTP device enrolled here also signs its user in to t
 - A user has MFA when they have a confirmed TOTP device (whoever enrolled it). Enrolment is two steps: start
   (password again: a stolen access token alone must not be able to lock the owner out with the thief's
   device) returns the otpauth:// URL once; confirm with a first code, which returns 10 recovery codes once.
+- Confirming signs the user's other sessions out: every refresh token issued before stops working, and the
+  confirmation answers a new pair.
 - Recovery codes live in a django-otp static device of their own, stored as digests (SHA-256, base32,
   truncated to the 16 characters django-otp's column holds: 80 bits) of 80-bit random codes, never in clear.
   Each works once. TOTP keys have to be read back to check codes: django-otp keeps them in clear.
@@ -25,7 +27,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -34,6 +36,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_redis import get_redis_connection
 from rest_framework.request import Request
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from audit.services import audit_record
 
@@ -63,11 +66,11 @@ class TotpEnrolment:
     secret: str  # the same key in base32, for typing in by hand
 
 
-def mfa_enabled(*, user: AbstractBaseUser) -> bool:
+def mfa_enabled(*, user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def mfa_state(*, user: AbstractBaseUser) -> MfaState:
+def mfa_state(*, user: User) -> MfaState:
     devices = list(TOTPDevice.objects.filter(user=user).values_list("confirmed", flat=True))
     left = StaticToken.objects.filter(
         device__user=user, device__name=RECOVERY_DEVICE_NAME, device__confirmed=True
@@ -77,7 +80,7 @@ def mfa_state(*, user: AbstractBaseUser) -> MfaState:
     )
 
 
-def mfa_totp_start(*, user: AbstractBaseUser, password: str, client: str) -> TotpEnrolment:
+def mfa_totp_start(*, user: User, password: str, client: str) -> TotpEnrolment:
     """A new unconfirmed TOTP device (replacing an unconfirmed one). Its key leaves the server only here."""
     login_attempts_check(username=user.get_username(), client=client)
     if not user.check_password(password):
@@ -97,7 +100,7 @@ def mfa_totp_start(*, user: AbstractBaseUser, password: str, client: str) -> Tot
     )
 
 
-def mfa_totp_confirm(*, user: AbstractBaseUser, token: str, request: AnyRequest = None) -> list[str]:
+def mfa_totp_confirm(*, user: User, token: str, request: AnyRequest = None) -> list[str]:
     """Turn the pending device on with a first code from it; answers the recovery codes (shown once)."""
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
@@ -114,6 +117,7 @@ def mfa_totp_confirm(*, user: AbstractBaseUser, token: str, request: AnyRequest 
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             codes = _recovery_codes_issue(user)
+            _refresh_tokens_revoke(user)
             audit_record(action="auth.mfa_enabled", actor=user, target=user, request=request)
     # Outside the transaction: the device's failure count (its throttle) must stay written.
     if not verified:
@@ -121,7 +125,7 @@ def mfa_totp_confirm(*, user: AbstractBaseUser, token: str, request: AnyRequest 
     return codes
 
 
-def mfa_disable(*, user: AbstractBaseUser, otp: str, request: AnyRequest = None) -> None:
+def mfa_disable(*, user: User, otp: str, request: AnyRequest = None) -> None:
     """Remove the user's TOTP devices and recovery codes, given a current code or a recovery code."""
     if not mfa_enabled(user=user):
         raise ApplicationError("Two-factor sign-in is not on.", code="mfa_not_enabled", status_code=409)
@@ -133,7 +137,7 @@ def mfa_disable(*, user: AbstractBaseUser, otp: str, request: AnyRequest = None)
         audit_record(action="auth.mfa_disabled", actor=user, target=user, request=request)
 
 
-def mfa_verify(*, user: AbstractBaseUser, otp: str, request: AnyRequest = None) -> bool:
+def mfa_verify(*, user: User, otp: str, request: AnyRequest = None) -> bool:
     """True when `otp` is a current code of one of the user's confirmed TOTP devices, or one of their unused
     recovery codes (then spent, and audited). 429 while django-otp's delay after wrong codes runs."""
     code = _normalized(otp)
@@ -173,7 +177,7 @@ def _recovery_digest(code: str) -> str:
     return base64.b32encode(digest).decode()[:_RECOVERY_LENGTH].lower()
 
 
-def _recovery_codes_issue(user: AbstractBaseUser) -> list[str]:
+def _recovery_codes_issue(user: User) -> list[str]:
     StaticDevice.objects.filter(user=user, name=RECOVERY_DEVICE_NAME).delete()
     device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
     codes = [
@@ -182,6 +186,15 @@ def _recovery_codes_issue(user: AbstractBaseUser) -> list[str]:
     ]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=_recovery_digest(c)) for c in codes)
     return ["-".join(code[i : i + 4] for i in range(0, _RECOVERY_LENGTH, 4)) for code in codes]
+
+
+def _refresh_tokens_revoke(user: User) -> None:
+    """Refresh tokens issued before the second factor stop working: one stolen earlier must not outlive the
+    enrolment (access tokens still run out within their 15 minutes)."""
+    live = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in live], ignore_conflicts=True)
 
 
 def _locked_check(devices: list[Device]) -> None:

@@ -131,6 +131,26 @@ def test_enrolment_needs_the_password_and_a_right_first_code(no_device_delay: No
     assert _login(user).status_code == 200  # not on until confirmed
 
 
+def test_confirming_signs_other_sessions_out_and_answers_a_new_pair() -> None:
+    user, client = _owner()
+    earlier = _login(user).json()["refresh"]
+    started = client.post("/api/v1/auth/mfa/totp", {"password": PASSWORD}, format="json")
+
+    confirmed = client.post(
+        "/api/v1/auth/mfa/totp/confirm",
+        {"token": f"{totp(_key(started.json()['secret'])):06d}"},
+        format="json",
+    )
+    stale = APIClient().post("/api/v1/auth/token/refresh", {"refresh": earlier}, format="json")
+    fresh = APIClient().post(
+        "/api/v1/auth/token/refresh", {"refresh": confirmed.json()["refresh"]}, format="json"
+    )
+
+    assert stale.status_code == 401
+    assert stale.json()["error"]["code"] == "token_not_valid"
+    assert fresh.status_code == 200
+
+
 def test_enrolling_again_while_on_is_refused() -> None:
     enrolled = _enrol()
 
