@@ -58,10 +58,7 @@ def _tenant_id_for(request: Request) -> int | None:
 
 class TenantPlanThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
-        from coliseum.errors import RateLimitedError
-
-        from .entitlements import CACHE_ERRORS, entitlements_for_tenant_id
-        from .services import USAGE_KEY, USAGE_TTL_SECONDS, usage_period
+        from .entitlements import entitlements_for_tenant_id
 
         user = getattr(request, "user", None)
         if not isinstance(user, AbstractBaseUser) or not user.is_authenticated:
@@ -70,28 +67,40 @@ class TenantPlanThrottle(BaseThrottle):
         if tenant_id is None:
             return True
         limit = entitlements_for_tenant_id(tenant_id).api_requests_per_minute
-        now = time.time()
-        minute = int(now // 60)
-        key = THROTTLE_KEY.format(tenant_id=tenant_id, minute=minute)
-        usage_key = USAGE_KEY.format(tenant_id=tenant_id, period=usage_period(), kind="api_calls")
-        try:
-            pipe = get_redis_connection("default").pipeline()
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            pipe.incr(usage_key)
-            pipe.expire(usage_key, USAGE_TTL_SECONDS)
-            count = int(pipe.execute()[0])
-        except CACHE_ERRORS:
-            return True  # Redis down: serve rather than refuse (the limit protects, it must not break)
-        if count > limit:
-            reset_at = (minute + 1) * 60
-            raise RateLimitedError(
-                f"Rate limit of {limit} requests per minute reached for this tenant's plan.",
-                retry_after=max(1, int(reset_at - now + 0.999)),
-                reset_at=reset_at,
-                details={"limit_per_minute": limit},
-            )
+        api_call_count(tenant_id=tenant_id, limit=limit)
         return True
 
     def wait(self) -> float | None:
         return None
+
+
+def api_call_count(*, tenant_id: int, limit: int) -> None:
+    """Count one API call of a tenant (rate limit window and monthly usage, one Redis round trip); raises
+    RateLimitedError (429) past `limit` calls this minute. Also used by the leaderboard API's hot path
+    (leaderboards/fast.py), which answers outside DRF."""
+    from coliseum.errors import RateLimitedError
+
+    from .entitlements import CACHE_ERRORS
+    from .services import USAGE_KEY, USAGE_TTL_SECONDS, usage_period
+
+    now = time.time()
+    minute = int(now // 60)
+    key = THROTTLE_KEY.format(tenant_id=tenant_id, minute=minute)
+    usage_key = USAGE_KEY.format(tenant_id=tenant_id, period=usage_period(), kind="api_calls")
+    try:
+        pipe = get_redis_connection("default").pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        pipe.incr(usage_key)
+        pipe.expire(usage_key, USAGE_TTL_SECONDS)
+        count = int(pipe.execute()[0])
+    except CACHE_ERRORS:
+        return  # Redis down: serve rather than refuse (the limit protects, it must not break)
+    if count > limit:
+        reset_at = (minute + 1) * 60
+        raise RateLimitedError(
+            f"Rate limit of {limit} requests per minute reached for this tenant's plan.",
+            retry_after=max(1, int(reset_at - now + 0.999)),
+            reset_at=reset_at,
+            details={"limit_per_minute": limit},
+        )

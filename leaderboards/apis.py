@@ -16,14 +16,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.entitlements import Entitlements
 from coliseum.errors import ApplicationError, AuthenticationError, NotFoundError
-from coliseum.models import Artist, Role, Show
+from coliseum.models import Artist, Role, Show, Tenant
+from coliseum.rls import request_tenant_set
 from coliseum.tenancy import TenantApi
 
 from .boards import METRICS, WINDOW_NAMES, Board
 from .consumers import ticket_read
 from .gates import board_access_check, board_entitlements, live_feed_allowed
-from .selectors import board_page, show_standings
+from .selectors import BoardQuery, board_page, show_standings
 from .views import share_link_sign
 
 
@@ -80,37 +82,45 @@ class LeaderboardGetApi(TenantApi):
     )
     def get(self, request: Request) -> Response:
         data = _validated(self.InputSerializer(data=request.query_params))
-        window = data.get("window") or data.get("time_window") or "24h"
-        filtered = bool(data.get("city") or data.get("genre") or data.get("show_id"))
-        entitlements = board_entitlements(self.tenant)  # read once: the gates below share it
-        page = data["page"]
-        page_size = data.get("page_size") or min(50, entitlements.leaderboard_depth)
-        board_access_check(
-            tenant=self.tenant,
-            window=window,
-            filtered=filtered,
-            depth=page * page_size,
-            entitlements=entitlements,
-        )
-        show_id = data.get("show_id")
-        if show_id is not None and not Show.objects.filter(tenant=self.tenant, pk=show_id).exists():
-            raise NotFoundError("No such show.")
-        artist_id = data.get("artist_id")
-        if artist_id is not None and not Artist.objects.filter(tenant=self.tenant, pk=artist_id).exists():
-            raise NotFoundError("No such artist.")
-        body = board_page(
-            tenant=self.tenant,
-            metric=data["metric"],
-            window=window,
-            city=data.get("city") or None,
-            genre=data.get("genre") or None,
-            show_id=show_id,
-            page=page,
-            page_size=page_size,
-            artist_id=artist_id,
-            currency=data.get("currency"),
-        )
-        return Response(body)
+        args = leaderboard_args(tenant=self.tenant, data=data, entitlements=board_entitlements(self.tenant))
+        leaderboard_subjects_check(tenant=self.tenant, args=args)
+        return Response(board_page(tenant=self.tenant, **args))
+
+
+# The view's steps after validation, shared with the hot path (leaderboards/fast.py), which answers a repeated
+# read of this endpoint outside DRF with the same bytes; this view is the reference for it.
+
+
+def leaderboard_args(*, tenant: Tenant, data: dict[str, Any], entitlements: Entitlements) -> BoardQuery:
+    """board_page's arguments for validated parameters, once the plan allows them (PlanRequiredError).
+    No query: the entitlements are read once by the caller and shared by every gate."""
+    window = data.get("window") or data.get("time_window") or "24h"
+    filtered = bool(data.get("city") or data.get("genre") or data.get("show_id"))
+    page = data["page"]
+    page_size = data.get("page_size") or min(50, entitlements.leaderboard_depth)
+    board_access_check(
+        tenant=tenant, window=window, filtered=filtered, depth=page * page_size, entitlements=entitlements
+    )
+    return {
+        "metric": data["metric"],
+        "window": window,
+        "city": data.get("city") or None,
+        "genre": data.get("genre") or None,
+        "show_id": data.get("show_id"),
+        "page": page,
+        "page_size": page_size,
+        "artist_id": data.get("artist_id"),
+        "currency": data.get("currency"),
+    }
+
+
+def leaderboard_subjects_check(*, tenant: Tenant, args: BoardQuery) -> None:
+    """404 unless the show and the artist a board names are the tenant's."""
+    show_id, artist_id = args.get("show_id"), args.get("artist_id")
+    if show_id is not None and not Show.objects.filter(tenant=tenant, pk=show_id).exists():
+        raise NotFoundError("No such show.")
+    if artist_id is not None and not Artist.objects.filter(tenant=tenant, pk=artist_id).exists():
+        raise NotFoundError("No such artist.")
 
 
 class ShowStandingsApi(TenantApi):
@@ -194,6 +204,7 @@ class JumbotronStandingsApi(APIView):
         if found is None:
             raise AuthenticationError("The ticket is invalid or has expired.")
         tenant, only_board = found
+        request_tenant_set(tenant.pk)  # the signed ticket names the tenant (row-level security)
         show = Show.objects.filter(tenant=tenant, pk=data["show_id"]).first()
         if show is None or (
             only_board is not None and Board.from_token(only_board).family.show_id != show.pk

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import orjson
 from django.conf import settings
@@ -25,6 +25,13 @@ from .services import board_family_ensure_built, redis
 class Ranking:
     generated_at: str
     entries: list[dict[str, Any]]  # rank, artist_id, artist_name, score, previous_rank
+    fresh_until: float = 0.0  # time.monotonic() until which this copy may be served; 0: not cached
+
+
+@dataclass(frozen=True, slots=True)
+class BoardPage:
+    body: dict[str, Any]  # the leaderboard API's answer
+    fresh_until: float  # that of the ranking it pages (leaderboards/fast.py keeps the rendered body as long)
 
 
 def _cache_ms() -> int:
@@ -142,9 +149,8 @@ def board_ranking(*, board: Board, fresh: bool = False) -> Ranking:
         cached = conn.get(cache_key)
         if cached:
             data = orjson.loads(cached)
-            ranking = Ranking(data["generated_at"], data["entries"])
-            _remember(cache_key, now + min(cache_ms, max(0, conn.pttl(cache_key))) / 1000, ranking)
-            return ranking
+            until = now + min(cache_ms, max(0, conn.pttl(cache_key))) / 1000
+            return _remember(cache_key, Ranking(data["generated_at"], data["entries"], until))
     scores = _window_scores(board)
     artists = Artist.objects.filter(tenant_id=board.family.tenant_id, pk__in=list(scores)).values_list(
         "pk", "name", "genres"
@@ -174,20 +180,39 @@ def board_ranking(*, board: Board, fresh: bool = False) -> Ranking:
         for pk, name, score in rows
     ]
     generated_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    ranking = Ranking(generated_at, entries)
-    if cache_ms > 0:
-        conn.set(cache_key, orjson.dumps({"generated_at": generated_at, "entries": entries}), px=cache_ms)
-        _remember(cache_key, now + cache_ms / 1000, ranking)
+    if cache_ms <= 0:
+        return Ranking(generated_at, entries)
+    conn.set(cache_key, orjson.dumps({"generated_at": generated_at, "entries": entries}), px=cache_ms)
+    return _remember(cache_key, Ranking(generated_at, entries, now + cache_ms / 1000))
+
+
+def _remember(key: str, ranking: Ranking) -> Ranking:
+    if len(_local) >= _LOCAL_MAX:
+        _local.clear()
+    _local[key] = (ranking.fresh_until, ranking)
     return ranking
 
 
-def _remember(key: str, expires: float, ranking: Ranking) -> None:
-    if len(_local) >= _LOCAL_MAX:
-        _local.clear()
-    _local[key] = (expires, ranking)
+class BoardQuery(TypedDict, total=False):
+    """board_page's parameters besides the tenant (metric and window are required)."""
+
+    metric: Required[str]
+    window: Required[str]
+    city: str | None
+    genre: str | None
+    show_id: int | None
+    page: int
+    page_size: int
+    artist_id: int | None
+    currency: str | None
 
 
-def board_page(
+def board_page(*, tenant: Tenant, **query: Unpack[BoardQuery]) -> dict[str, Any]:
+    """The leaderboard API's answer body."""
+    return board_page_timed(tenant=tenant, **query).body
+
+
+def board_page_timed(
     *,
     tenant: Tenant,
     metric: str,
@@ -199,8 +224,8 @@ def board_page(
     page_size: int = 50,
     artist_id: int | None = None,
     currency: str | None = None,
-) -> dict[str, Any]:
-    """The leaderboard API's answer body."""
+) -> BoardPage:
+    """The leaderboard API's answer body and how long it stays fresh."""
     board = board_for(
         tenant=tenant,
         metric=metric,
@@ -229,7 +254,7 @@ def board_page(
     }
     if artist_id is not None:
         body["artist"] = _artist_block(ranking.entries, artist_id)
-    return body
+    return BoardPage(body, ranking.fresh_until)
 
 
 def _artist_block(entries: list[dict[str, Any]], artist_id: int) -> dict[str, Any]:
