@@ -22,7 +22,7 @@ from coliseum.models import Artist
 from coliseum.tenancy import TenantApi
 from ingestion import http
 from ingestion.catalog import METRICS, catalog_describe
-from ingestion.selectors import kpi_series, kpi_summary
+from ingestion.selectors import ATTRIBUTION_METRICS, KPI_METRICS, kpi_series, kpi_summary
 
 _ERROR = inline_serializer(
     "ErrorEnvelope",
@@ -180,7 +180,15 @@ class KpiSeriesApi(TenantApi):
             OpenApiParameter("period", str, enum=["hourly", "daily"]),
             OpenApiParameter("from", str, description="Date or RFC 3339 (default: 7 days / 24 hours ago)"),
             OpenApiParameter("to", str, description="Date or RFC 3339, exclusive (default: now)"),
-            OpenApiParameter("metrics", str, description=f"Comma-separated, of: {', '.join(METRICS)}"),
+            OpenApiParameter(
+                "metrics",
+                str,
+                description=(
+                    f"Comma-separated, of: {', '.join(KPI_METRICS)}. Default: all the plan offers "
+                    "(`attributed_revenue`, money spent credited to a touch, needs Pro: `funnels`). "
+                    "Money metrics are minor units of `currency`."
+                ),
+            ),
             OpenApiParameter("tz", str, description="IANA zone for daily buckets (default: tenant's)"),
             OpenApiParameter("currency", str, description="ISO 4217 for money metrics (default: tenant's)"),
         ],
@@ -204,11 +212,16 @@ class KpiSeriesApi(TenantApi):
         if tz not in available_timezones():
             raise ApplicationError("`tz` must be an IANA time zone.", code="invalid", details={"tz": tz})
         zone = ZoneInfo(tz)
-        metrics = [m.strip() for m in (params.get("metrics") or ",".join(METRICS)).split(",") if m.strip()]
-        unknown = [m for m in metrics if m not in METRICS]
+        offered = KPI_METRICS if ent.funnels else METRICS
+        metrics = [m.strip() for m in (params.get("metrics") or ",".join(offered)).split(",") if m.strip()]
+        unknown = [m for m in metrics if m not in KPI_METRICS]
         if unknown or not metrics:
             raise ApplicationError(
-                "Unknown metrics.", code="invalid", details={"metrics": unknown, "allowed": list(METRICS)}
+                "Unknown metrics.", code="invalid", details={"metrics": unknown, "allowed": list(KPI_METRICS)}
+            )
+        if not ent.funnels and any(m in ATTRIBUTION_METRICS for m in metrics):
+            raise plan_required(
+                "Attributed revenue", lambda e: e.funnels, feature="funnels", current_plan=ent.plan
             )
         now = datetime.now(UTC)
         end = _parse_moment(request.query_params.get("to"), "to", zone) or now
@@ -251,6 +264,10 @@ class KpiSummaryApi(TenantApi):
     @extend_schema(
         operation_id="kpis_summary",
         summary="Tenant totals over a range and the top movers against the previous range of equal length",
+        description=(
+            "Totals of every rollup metric, plus `attributed_revenue` on plans with `funnels` (Pro and up). "
+            "Movers rank one rollup metric (`metric`). Money is in minor units of the reporting currency."
+        ),
         parameters=[
             OpenApiParameter("from", str, description="Date or RFC 3339 (default: 7 days ago)"),
             OpenApiParameter("to", str, description="Date or RFC 3339, exclusive (default: now)"),
@@ -268,4 +285,9 @@ class KpiSummaryApi(TenantApi):
         metric = request.query_params.get("metric", "plays")
         if metric not in METRICS:
             raise ApplicationError("Unknown metric.", code="invalid", details={"allowed": list(METRICS)})
-        return Response(kpi_summary(tenant=self.tenant, start=start, end=end, mover_metric=metric))
+        attribution = entitlements_for(self.tenant).funnels
+        return Response(
+            kpi_summary(
+                tenant=self.tenant, start=start, end=end, mover_metric=metric, attribution=attribution
+            )
+        )

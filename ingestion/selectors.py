@@ -1,5 +1,5 @@
 """Reads over the rollups (the contract other apps use): rollup_totals, kpi_series, show_round_votes,
-ingest_stats.
+ingest_stats. The KPI reads also offer `attributed_revenue`, from ingestion.funnels.selectors.
 
 Ranges are half-open [start, end) over HOUR buckets: a bucket counts when its start lies in the range
 (callers that pass whole hours get exact figures). unique_listeners is always an exact COUNT(DISTINCT user)
@@ -17,7 +17,13 @@ from django.db import connection
 
 from coliseum.models import Tenant
 from ingestion.catalog import METRICS, MONEY_METRICS
+from ingestion.funnels.selectors import attributed_revenue_buckets
 from ingestion.services.stats import stats_read
+
+# What the KPI endpoints offer: the rollup metrics, and money spent that attribution credits to a touch
+# (read from the funnels app through its selector; needs the `funnels` entitlement at the API).
+ATTRIBUTION_METRICS = ("attributed_revenue",)
+KPI_METRICS = (*METRICS, *ATTRIBUTION_METRICS)
 
 
 def _filters(
@@ -156,7 +162,7 @@ def kpi_series(
     artist_filter = " AND artist_id = %s" if artist_id is not None else ""
     artist_params: list[Any] = [artist_id] if artist_id is not None else []
     with connection.cursor() as cursor:
-        plain = [m for m in metrics if m != "unique_listeners"]
+        plain = [m for m in metrics if m != "unique_listeners" and m not in ATTRIBUTION_METRICS]
         if plain:
             cursor.execute(
                 f"SELECT {bucket_sql} AS b, metric, sum(value) FROM ingestion_rollup_hourly "  # noqa: S608
@@ -186,6 +192,21 @@ def kpi_series(
             )
             row = cursor.fetchone()
             totals["unique_listeners"] = int(row[0]) if row else 0
+    if "attributed_revenue" in metrics:
+        # Money metrics are in one currency (`cur`); attributed revenue follows money_spent exactly.
+        for b, value in attributed_revenue_buckets(
+            tenant_id=tenant_id,
+            start=range_start,
+            end=range_end,
+            currency=cur,
+            period=period,
+            tz=tz,
+            artist_id=artist_id,
+        ).items():
+            key = b.astimezone(UTC)
+            if key in series:
+                series[key]["attributed_revenue"] += value
+            totals["attributed_revenue"] += value
     return {
         "period": period,
         "tz": tz,
@@ -235,10 +256,16 @@ def ingest_stats() -> dict[str, Any]:
 
 
 def kpi_summary(
-    *, tenant: Tenant, start: datetime, end: datetime, mover_metric: str = "plays"
+    *,
+    tenant: Tenant,
+    start: datetime,
+    end: datetime,
+    mover_metric: str = "plays",
+    attribution: bool = False,
 ) -> dict[str, Any]:
     """Tenant totals over [start, end) and the top movers of `mover_metric` against the previous range of
-    equal length. Money totals are in the tenant's reporting currency."""
+    equal length. Money totals are in the tenant's reporting currency. `attribution`: the totals include
+    `attributed_revenue` (same hour-bucket rule as the rollups)."""
     currency = tenant.reporting_currency
     totals: dict[str, int] = {}
     with connection.cursor() as cursor:
@@ -255,6 +282,11 @@ def kpi_summary(
         )
         row = cursor.fetchone()
     totals["unique_listeners"] = int(row[0]) if row else 0
+    metrics = KPI_METRICS if attribution else METRICS
+    if attribution:
+        totals["attributed_revenue"] = sum(
+            attributed_revenue_buckets(tenant_id=tenant.pk, start=start, end=end, currency=currency).values()
+        )
     previous_start = start - (end - start)
     now_values = rollup_totals(tenant_id=tenant.pk, metric=mover_metric, start=start, end=end)
     before = rollup_totals(tenant_id=tenant.pk, metric=mover_metric, start=previous_start, end=start)
@@ -272,7 +304,7 @@ def kpi_summary(
         "from": start.isoformat(),
         "to": end.isoformat(),
         "currency": currency,
-        "totals": {m: totals.get(m, 0) for m in METRICS},
+        "totals": {m: totals.get(m, 0) for m in metrics},
         "movers": {
             "metric": mover_metric,
             "previous_from": previous_start.isoformat(),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
-from coliseum.models import ApiKey, Tenant
+from coliseum.models import ApiKey, Artist, Tenant
+from ingestion.selectors import kpi_series
 from ingestion.services import event_batch_ingest, processing_run_pending
 from tests.factories import MembershipFactory, TenantFactory
 from tests.ingestion.conftest import HOUR0, WRITE_KEY, make_event
@@ -121,6 +125,130 @@ def test_summary_gives_totals_and_movers(tenant: Tenant) -> None:
         "previous": 0,
         "change": 3,
     }
+
+
+def _seed_purchases(tenant: Tenant) -> None:
+    """Plays and purchases of two artists by four fans over three days, in two currencies: processing
+    attributes each purchase to the fan's last touch of the artist (or to nothing)."""
+    rng = random.Random(9)
+    events = []
+    for i in range(80):
+        user, artist = f"fan-{rng.randrange(4)}", f"a{rng.randrange(1, 3)}"
+        at = HOUR0 + timedelta(minutes=rng.randrange(0, 3 * 24 * 60))
+        if rng.random() < 0.5:
+            events.append(make_event(user=user, at=at, track_id="t1", artist_id=artist, duration_seconds=30))
+        else:
+            events.append(
+                make_event(
+                    "treasury.money_spent",
+                    user=user,
+                    at=at,
+                    amount_minor=100 + i,
+                    currency=rng.choice(["USD", "USD", "EUR"]),
+                    reason="ticket",
+                    artist_id=artist,
+                )
+            )
+    event_batch_ingest(tenant=tenant, events=events, source="passport")
+    processing_run_pending()
+
+
+def _attributed_by_hour(tenant: Tenant, currency: str, artist_pk: int | None = None) -> dict[datetime, int]:
+    """Brute force over the attributed conversions: money spent credited to a touch, per UTC hour."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conversion_type, touch_pk, currency, artist_id, conversion_at, amount_minor "
+            "FROM funnels_attributedconversion WHERE tenant_id = %s",
+            [tenant.pk],
+        )
+        rows = cursor.fetchall()
+    out: dict[datetime, int] = {}
+    for kind, touch, cur, artist, at, amount in rows:
+        if kind == "treasury.money_spent" and touch is not None and cur == currency:
+            if artist_pk is None or artist == artist_pk:
+                hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+                out[hour] = out.get(hour, 0) + amount
+    return out
+
+
+def test_attributed_revenue_series_equals_a_brute_force_sum(tenant: Tenant) -> None:
+    # given purchases, some credited to an earlier play of the same artist by the same fan
+    _seed_purchases(tenant)
+    by_hour = _attributed_by_hour(tenant, "USD")
+    assert sum(by_hour.values()) > 0
+    start, end = HOUR0, HOUR0 + timedelta(days=3)
+    # when: hourly, gap-filled
+    hourly = kpi_series(
+        tenant_id=tenant.pk,
+        metrics=["attributed_revenue", "money_spent"],
+        period="hourly",
+        start=start,
+        end=end,
+        currency="USD",
+    )
+    # then every bucket is the sum of that hour's attributed USD purchases, and never exceeds money spent
+    assert len(hourly["series"]) == 72
+    assert {
+        datetime.fromisoformat(p["bucket"]): p["attributed_revenue"]
+        for p in hourly["series"]
+        if p["attributed_revenue"]
+    } == by_hour
+    assert hourly["totals"]["attributed_revenue"] == sum(by_hour.values())
+    assert all(p["attributed_revenue"] <= p["money_spent"] for p in hourly["series"])
+    # when: daily in New York, for one artist, in EUR
+    artist = Artist.objects.get(tenant=tenant, external_id="a2")
+    zone = ZoneInfo("America/New_York")
+    daily = kpi_series(
+        tenant_id=tenant.pk,
+        metrics=["attributed_revenue"],
+        period="daily",
+        start=datetime(2026, 11, 20, tzinfo=zone),
+        end=datetime(2026, 11, 24, tzinfo=zone),
+        tz="America/New_York",
+        artist_id=artist.pk,
+        currency="EUR",
+    )
+    # then each local day holds its hours' sums
+    eur = _attributed_by_hour(tenant, "EUR", artist.pk)
+    assert eur
+    expected: dict[str, int] = {}
+    for hour, amount in eur.items():
+        day = hour.astimezone(zone).date().isoformat()
+        expected[day] = expected.get(day, 0) + amount
+    assert [p["bucket"][:10] for p in daily["series"]] == [
+        "2026-11-20",
+        "2026-11-21",
+        "2026-11-22",
+        "2026-11-23",
+    ]
+    assert {
+        p["bucket"][:10]: p["attributed_revenue"] for p in daily["series"] if p["attributed_revenue"]
+    } == (expected)
+    assert daily["totals"]["attributed_revenue"] == sum(eur.values())
+
+
+def test_kpi_api_offers_attributed_revenue_to_plans_with_funnels(tenant: Tenant) -> None:
+    # given attributed purchases for an Enterprise tenant, and a Basic tenant
+    _seed_purchases(tenant)
+    window = {"from": HOUR0.isoformat(), "to": (HOUR0 + timedelta(days=3)).isoformat()}
+    client = _client_for(tenant)
+    # when
+    series = client.get("/api/v1/kpis", {**window, "period": "daily", "tz": "UTC"})
+    summary = client.get("/api/v1/kpis/summary", window)
+    # then both carry the metric, in the reporting currency, equal to the brute force
+    expected = sum(_attributed_by_hour(tenant, "USD").values())
+    assert series.status_code == 200, series.content
+    assert series.json()["currency"] == "USD"
+    assert series.json()["totals"]["attributed_revenue"] == expected
+    assert sum(p["attributed_revenue"] for p in series.json()["series"]) == expected
+    assert summary.json()["totals"]["attributed_revenue"] == expected
+    # and a Basic tenant neither sees it by default nor may ask for it
+    basic = _client_for(TenantFactory.create(plan="basic"))
+    assert "attributed_revenue" not in basic.get("/api/v1/kpis", window).json()["totals"]
+    assert "attributed_revenue" not in basic.get("/api/v1/kpis/summary", window).json()["totals"]
+    refused = basic.get("/api/v1/kpis", {**window, "metrics": "plays,attributed_revenue"})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "plan_required"
 
 
 def test_ingestion_endpoints_are_in_the_openapi_schema(db: Any) -> None:
