@@ -33,7 +33,6 @@ from . import mfa, selectors, services
 from .errors import ApplicationError, AuthenticationError, NotFoundError
 from .models import ApiKeyKind, Artist, Role, Tenant, validate_timezone
 from .pagination import PageNumberPagination
-from .rls import tenant_scope
 from .tenancy import TenantApi
 
 logger = logging.getLogger(__name__)
@@ -184,8 +183,7 @@ class AuthSignupApi(APIView):
                 code="conflict",
                 status_code=409,
             ) from None
-        with tenant_scope(tenant.pk):
-            membership = tenant.memberships.get(user=user)
+        membership = tenant.memberships.get(user=user)
         refresh = RefreshToken.for_user(user)
         body = {
             "user": user,
