@@ -184,9 +184,9 @@ class KpiSeriesApi(TenantApi):
                 "metrics",
                 str,
                 description=(
-                    f"Comma-separated, of: {', '.join(KPI_METRICS)}. Default: all the plan offers "
-                    "(`attributed_revenue`, money spent credited to a touch, needs Pro: `funnels`). "
-                    "Money metrics are minor units of `currency`."
+                    f"Comma-separated, of: {', '.join(KPI_METRICS)}. Default: every rollup metric; "
+                    "`attributed_revenue` (money spent credited to a touch; Pro and up: `funnels`) "
+                    "when asked for. Money metrics are minor units of `currency`."
                 ),
             ),
             OpenApiParameter("tz", str, description="IANA zone for daily buckets (default: tenant's)"),
@@ -212,8 +212,8 @@ class KpiSeriesApi(TenantApi):
         if tz not in available_timezones():
             raise ApplicationError("`tz` must be an IANA time zone.", code="invalid", details={"tz": tz})
         zone = ZoneInfo(tz)
-        offered = KPI_METRICS if ent.funnels else METRICS
-        metrics = [m.strip() for m in (params.get("metrics") or ",".join(offered)).split(",") if m.strip()]
+        # attributed_revenue is opt-in: the default answer keeps its shape for existing clients.
+        metrics = [m.strip() for m in (params.get("metrics") or ",".join(METRICS)).split(",") if m.strip()]
         unknown = [m for m in metrics if m not in KPI_METRICS]
         if unknown or not metrics:
             raise ApplicationError(

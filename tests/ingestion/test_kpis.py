@@ -233,7 +233,10 @@ def test_kpi_api_offers_attributed_revenue_to_plans_with_funnels(tenant: Tenant)
     window = {"from": HOUR0.isoformat(), "to": (HOUR0 + timedelta(days=3)).isoformat()}
     client = _client_for(tenant)
     # when
-    series = client.get("/api/v1/kpis", {**window, "period": "daily", "tz": "UTC"})
+    series = client.get(
+        "/api/v1/kpis",
+        {**window, "period": "daily", "tz": "UTC", "metrics": "money_spent,attributed_revenue"},
+    )
     summary = client.get("/api/v1/kpis/summary", window)
     # then both carry the metric, in the reporting currency, equal to the brute force
     expected = sum(_attributed_by_hour(tenant, "USD").values())
@@ -242,9 +245,10 @@ def test_kpi_api_offers_attributed_revenue_to_plans_with_funnels(tenant: Tenant)
     assert series.json()["totals"]["attributed_revenue"] == expected
     assert sum(p["attributed_revenue"] for p in series.json()["series"]) == expected
     assert summary.json()["totals"]["attributed_revenue"] == expected
-    # and a Basic tenant neither sees it by default nor may ask for it
+    # and the default series keeps its shape (the metric is asked for by name)
+    assert "attributed_revenue" not in client.get("/api/v1/kpis", window).json()["totals"]
+    # and a Basic tenant may not ask for it, nor sees it in the summary
     basic = _client_for(TenantFactory.create(plan="basic"))
-    assert "attributed_revenue" not in basic.get("/api/v1/kpis", window).json()["totals"]
     assert "attributed_revenue" not in basic.get("/api/v1/kpis/summary", window).json()["totals"]
     refused = basic.get("/api/v1/kpis", {**window, "metrics": "plays,attributed_revenue"})
     assert refused.status_code == 403
