@@ -268,7 +268,37 @@ def artist_report_data(
     data["ranks"] = _artist_ranks(
         tenant, artist, data["period"]["days"], [c["city"] for c in data["top_cities"][:3]]
     )
+    data["attribution"] = _artist_attribution(tenant, artist.pk, start, end)
     return data
+
+
+def _artist_attribution(
+    tenant: Tenant, artist_id: int, start: datetime, end: datetime
+) -> dict[str, Any] | None:
+    """The artist's conversions in the period per last touch type and per touch source, exactly what
+    GET /api/v1/attribution answers for the same range, and the attributed revenue (the KPI's figure).
+    None when the plan has no funnels (the API refuses it too) or the funnels app is not installed."""
+    if not entitlements_for(tenant).funnels:
+        return None
+    try:
+        from ingestion.funnels.selectors import attributed_revenue, attribution_summary
+    except ImportError:
+        return None
+    by_type = attribution_summary(
+        tenant_id=tenant.pk, start=start, end=end, group_by="touch_type", artist_id=artist_id
+    )
+    by_source = attribution_summary(
+        tenant_id=tenant.pk, start=start, end=end, group_by="source", artist_id=artist_id
+    )
+    return {
+        "conversions": sum(g["conversions"] for g in by_type),
+        "attributed": sum(g["conversions"] for g in by_type if g["attributed"]),
+        "attributed_revenue": attributed_revenue(
+            tenant_id=tenant.pk, start=start, end=end, artist_id=artist_id
+        ),
+        "by_touch_type": by_type,
+        "by_source": by_source,
+    }
 
 
 def _artist_ranks(tenant: Tenant, artist: Artist, days: int, cities: list[str]) -> dict[str, Any]:

@@ -51,6 +51,16 @@ class Table:
 
 
 @dataclass
+class Section:
+    """A titled part of the report after the details (e.g. the artist's attribution)."""
+
+    title: str
+    note: str = ""
+    charts: list[dict[str, Any]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+
+@dataclass
 class Page:
     """What the generic template shows; built per kind from the data dict."""
 
@@ -58,6 +68,7 @@ class Page:
     tiles: list[dict[str, str]] = field(default_factory=list)
     charts: list[dict[str, Any]] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
 
 
 def fmt_value(metric: str, value: int | None, currency: str) -> str:
@@ -166,7 +177,65 @@ def _artist_page(data: dict[str, Any], color: str) -> Page:
             ],
         )
     )
+    if data.get("attribution"):
+        page.sections.append(_attribution_section(data["attribution"], color))
     return page
+
+
+TOUCH_LABELS = {
+    "player.track_played": "Track played",
+    "social.track_shared": "Track shared",
+    "social.artist_followed": "Artist followed",
+}
+
+
+def _money(revenue: dict[str, int]) -> str:
+    """Minor units per currency, each shown in major units ("EUR 12.50, USD 3.00")."""
+    return ", ".join(fmt_value("money_spent", v, c) for c, v in sorted(revenue.items())) or DASH
+
+
+def _attribution_section(attribution: dict[str, Any], color: str) -> Section:
+    columns = ["Conversions", "Purchases", "Attended", "Votes", "Money spent"]
+
+    def rows(groups: list[dict[str, Any]], label: Any) -> list[list[str]]:
+        return [
+            [
+                label(g["key"]) if g["key"] is not None else "Unattributed",
+                f"{g['conversions']:,}",
+                f"{g['by_type'].get('treasury.money_spent', 0):,}",
+                f"{g['by_type'].get('concierto.event_attended', 0):,}",
+                f"{g['by_type'].get('coliseum.vote_cast', 0):,}",
+                _money(g["revenue"]),
+            ]
+            for g in groups
+        ]
+
+    by_type = attribution.get("by_touch_type", [])
+    labels = [TOUCH_LABELS.get(g["key"], g["key"]) if g["key"] else "Unattributed" for g in by_type]
+    title = "Conversions per last touch"
+    section = Section(
+        "Attribution",
+        note=(
+            f"{attribution['attributed']:,} of {attribution['conversions']:,} conversions (purchases, "
+            "attendance, votes) followed a touch of the artist by the same fan within the lookback window; "
+            f"attributed revenue {_money(attribution.get('attributed_revenue', {}))}."
+        ),
+    )
+    if by_type:
+        values = [float(g["conversions"]) for g in by_type]
+        section.charts.append({"title": title, "svg": bar_chart(labels, values, title=title, color=color)})
+    section.tables.append(
+        Table("By last touch type", ["Last touch", *columns], rows(by_type, lambda k: TOUCH_LABELS.get(k, k)))
+    )
+    section.tables.append(
+        Table(
+            "By source",
+            ["Source", *columns],
+            rows(attribution.get("by_source", []), str),
+            note="The touch's campaign source; `direct` when it had none.",
+        )
+    )
+    return section
 
 
 def _show_page(data: dict[str, Any], color: str) -> Page:

@@ -35,6 +35,17 @@ _DAILY = {
         "additionalProperties": _INT,
     },
 }
+_ATTRIBUTION_GROUP = {
+    "type": "object",
+    "properties": {
+        "key": {"type": ["string", "null"]},
+        "attributed": {"type": "boolean"},
+        "conversions": _INT,
+        "by_type": _METRIC_MAP,
+        "revenue": _METRIC_MAP,
+    },
+    "required": ["key", "attributed", "conversions", "by_type", "revenue"],
+}
 
 REPORT_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -95,6 +106,22 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "type": "array",
                     "items": {"type": "object", "properties": {"genre": {"type": "string"}, "plays": _RANK}},
                 },
+            },
+        },
+        "attribution": {
+            "type": ["object", "null"],
+            "description": (
+                "kind=artist, plans with funnels (else null): the artist's conversions in the period (money "
+                "spent, attendance, votes) grouped by the fan's last touch type and by its source, as "
+                "GET /api/v1/attribution answers (`key: null` is the unattributed group; `revenue` is money "
+                "spent in minor units per currency), and `attributed_revenue` per currency."
+            ),
+            "properties": {
+                "conversions": _INT,
+                "attributed": _INT,
+                "attributed_revenue": _METRIC_MAP,
+                "by_touch_type": {"type": "array", "items": _ATTRIBUTION_GROUP},
+                "by_source": {"type": "array", "items": _ATTRIBUTION_GROUP},
             },
         },
         "top_cities": {

@@ -146,6 +146,67 @@ def test_show_and_tenant_reports_agree_with_the_votes_and_kpis(world: dict[str, 
     assert sum(day["events"] for day in overall["daily"]) == 5 + 4  # plays + weighted votes
 
 
+def test_artist_report_attribution_equals_the_attribution_api(world: dict[str, Any], tmp_path: Path) -> None:
+    # given purchases of Maria Lua's: one after a play by the same fan, one after a campaign-tagged follow,
+    # one by a fan who never touched her (the votes in `world` follow plays at the same instant)
+    client: APIClient = world["client"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    spend = "treasury.money_spent"
+    events = [
+        _event(20, spend, now - timedelta(minutes=20), "f1", amount_minor=1500, currency="EUR",
+               reason="ticket", artist_id="a1"),
+        {**_event(21, "social.artist_followed", now - timedelta(minutes=15), "f5", artist_id="a1"),
+         "context": {"campaign": {"source": "newsletter"}}},
+        _event(22, spend, now - timedelta(minutes=10), "f5", amount_minor=700, currency="USD", reason="merch",
+               artist_id="a1"),
+        _event(23, spend, now - timedelta(minutes=5), "f9", amount_minor=999, currency="EUR", reason="tip",
+               artist_id="a1"),
+    ]  # fmt: skip
+    assert not event_batch_ingest(tenant=world["tenant"], events=events, source="import").rejected
+    processing_run_pending()
+    start, end = period(7)
+    payload = {"kind": "artist", "artist_id": world["a1"].pk, "from": start, "to": end}
+
+    # when the artist's JSON report is rendered
+    attribution = _report_json(client, payload)["attribution"]
+
+    # then its groups are what GET /api/v1/attribution answers for the same days (its `to` is exclusive)
+    window = {
+        "artist_id": "a1",
+        "from": start,
+        "to": (date.fromisoformat(end) + timedelta(days=1)).isoformat(),
+    }
+    for group_by, key in (("touch_type", "by_touch_type"), ("source", "by_source")):
+        api = client.get("/api/v1/attribution", {**window, "group_by": group_by})
+        assert api.status_code == 200, api.content
+        assert attribution[key] == api.json()["groups"]
+    by_type = {g["key"]: (g["conversions"], g["revenue"]) for g in attribution["by_touch_type"]}
+    assert by_type == {
+        "player.track_played": (3, {"EUR": 1500}),  # f1's purchase, and the votes of f1 and f3
+        "social.artist_followed": (1, {"USD": 700}),
+        None: (1, {"EUR": 999}),
+    }
+    assert (attribution["conversions"], attribution["attributed"]) == (5, 4)
+    # and the attributed revenue is the KPI's, per currency
+    assert attribution["attributed_revenue"] == {"EUR": 1500, "USD": 700}
+    for currency, amount in attribution["attributed_revenue"].items():
+        kpis = client.get(
+            "/api/v1/kpis",
+            kpi_query(start, end, artist_id="a1", metrics="attributed_revenue", currency=currency, tz="UTC"),
+        )
+        assert kpis.json()["totals"]["attributed_revenue"] == amount
+
+    # and the PDF has the section, with the same figures
+    report_id = client.post("/api/v1/reports", {**payload, "format": "pdf"}, format="json").json()["id"]
+    render(report_id)
+    pdf = b"".join(client.get(f"/api/v1/reports/{report_id}/download").streaming_content)  # type: ignore[attr-defined]
+    text = pdf_text(pdf, tmp_path)
+    assert "Attribution" in text and "By last touch type" in text and "By source" in text
+    assert "4 of 5 conversions" in text
+    assert "Track played" in text and "newsletter" in text and "Unattributed" in text
+    assert "EUR 15.00, USD 7.00" in text
+
+
 PLAY_SPECS = st.lists(
     st.tuples(
         st.sampled_from(["a1", "a2"]),  # artist

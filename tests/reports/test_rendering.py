@@ -97,6 +97,44 @@ def test_artist_pdf_reads_back_with_the_name_totals_ranks_and_page_numbers(tmp_p
     assert png.stat().st_size > 1000
 
 
+def test_artist_pdf_has_an_attribution_section_when_the_data_carries_one(tmp_path: Path) -> None:
+    # given an artist report with attribution figures, and the same report without (a plan without funnels)
+    data = artist_data()
+    data["attribution"] = {
+        "conversions": 9,
+        "attributed": 7,
+        "attributed_revenue": {"EUR": 4250},
+        "by_touch_type": [
+            {"key": "player.track_played", "attributed": True, "conversions": 5,
+             "by_type": {"treasury.money_spent": 2, "coliseum.vote_cast": 3}, "revenue": {"EUR": 4000}},
+            {"key": "social.track_shared", "attributed": True, "conversions": 2,
+             "by_type": {"treasury.money_spent": 1, "concierto.event_attended": 1}, "revenue": {"EUR": 250}},
+            {"key": None, "attributed": False, "conversions": 2,
+             "by_type": {"coliseum.vote_cast": 2}, "revenue": {}},
+        ],
+        "by_source": [
+            {"key": "tiktok", "attributed": True, "conversions": 2,
+             "by_type": {"treasury.money_spent": 2}, "revenue": {"EUR": 4000}},
+            {"key": "direct", "attributed": True, "conversions": 5,
+             "by_type": {"coliseum.vote_cast": 5}, "revenue": {"EUR": 250}},
+        ],
+    }  # fmt: skip
+
+    # when both are rendered
+    text = pdf_text(render_pdf(data, Branding()), tmp_path)
+    without = pdf_text(render_pdf(artist_data(), Branding()), tmp_path)
+
+    # then the section lists each touch type and source with its conversions and revenue
+    assert "Attribution" in text and "7 of 9 conversions" in text and "EUR 42.50" in text
+    assert "Conversions per last touch" in text  # the chart's title
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert "Track played 5 2 0 3 EUR 40.00" in lines
+    assert "Track shared 2 1 1 0 EUR 2.50" in lines
+    assert "Unattributed 2 0 0 2 \u2013" in lines  # a dash: no money spent
+    assert "tiktok 2 2 0 0 EUR 40.00" in lines
+    assert "Attribution" not in without
+
+
 def test_basic_watermark_appears_on_every_page(tmp_path: Path) -> None:
     # given a report rendered for a Basic tenant
     pdf = render_pdf(artist_data(), Branding(watermark=True))
