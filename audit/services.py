@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from coliseum.middleware import request_id_var
 from coliseum.models import ApiKey, Tenant
+from coliseum.rls import system_scope
 
 from .models import ActorType, AuditEntry
 
@@ -67,7 +68,13 @@ def audit_record(
     else:
         rid = request_id_var.get()
         entry.request_id = "" if rid == "-" else rid
-    entry.save()
+    if entry.tenant_id is None:
+        # Platform rows (logins, operator actions) belong to no tenant: the tenant_isolation policy admits
+        # them only in system scope, so no tenant's query ever sees them.
+        with system_scope("audit row without a tenant"):
+            entry.save()
+    else:
+        entry.save()
     return entry
 
 

@@ -12,6 +12,7 @@ from django.db.models import F, Q, QuerySet
 
 from .crypto import decrypt_secret, digest_secret
 from .models import ApiKey, ApiKeyKind, Artist, Membership, Show, Tenant
+from .rls import system_scope
 
 # How long a credential lookup is remembered in-process. A revoke is effective at once in the process that
 # revoked it and within this many seconds everywhere else (documented in the README, core section).
@@ -50,11 +51,12 @@ def write_key_authenticate(raw: str) -> ApiKey | None:
     digest = digest_secret(raw)
 
     def load() -> ApiKey | None:
-        return (
-            ApiKey.objects.select_related("tenant")
-            .filter(kind=ApiKeyKind.WRITE, secret_digest=digest, revoked_at__isnull=True)
-            .first()
-        )
+        with system_scope("key lookup: the key names the tenant"):
+            return (
+                ApiKey.objects.select_related("tenant")
+                .filter(kind=ApiKeyKind.WRITE, secret_digest=digest, revoked_at__isnull=True)
+                .first()
+            )
 
     result: ApiKey | None = _cached("write", digest, load)
     return result
@@ -67,11 +69,12 @@ def webhook_key_secret(key_id: str) -> tuple[ApiKey, str] | None:
         return None
 
     def load() -> tuple[ApiKey, str] | None:
-        key = (
-            ApiKey.objects.select_related("tenant")
-            .filter(kind=ApiKeyKind.WEBHOOK, key_id=key_id, revoked_at__isnull=True)
-            .first()
-        )
+        with system_scope("key lookup: the key names the tenant"):
+            key = (
+                ApiKey.objects.select_related("tenant")
+                .filter(kind=ApiKeyKind.WEBHOOK, key_id=key_id, revoked_at__isnull=True)
+                .first()
+            )
         if key is None:
             return None
         secret = decrypt_secret(key.secret_encrypted)
@@ -90,8 +93,11 @@ def api_key_get(*, tenant: Tenant, key_id: str) -> ApiKey | None:
     return ApiKey.objects.filter(tenant=tenant, key_id=key_id).select_related("tenant").first()
 
 
-def memberships_for_user(*, user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug")
+def memberships_for_user(*, user: User) -> list[Membership]:
+    """Every tenant the user belongs to: across tenants by nature, so read in system scope (the user's own
+    rows only)."""
+    with system_scope("membership resolution"):
+        return list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug"))
 
 
 # Below this similarity a fuzzy match is noise (pg_trgm's own default threshold for `%` is 0.3).

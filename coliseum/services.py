@@ -19,6 +19,7 @@ from audit.services import Actor, audit_record
 from .crypto import digest_secret, encrypt_secret, new_token
 from .errors import ApplicationError
 from .models import ApiKey, ApiKeyKind, Membership, Role, Tenant
+from .rls import tenant_scope
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +88,17 @@ def tenant_create(
         tenant = Tenant(slug=slug, name=name, reporting_currency=reporting_currency, timezone=timezone)
         tenant.full_clean()
         tenant.save()
-        audit_record(
-            action="tenant.created",
-            actor=actor if actor is not None else owner,
-            tenant=tenant,
-            target=tenant,
-            request=request,
-        )
-        membership_create(tenant=tenant, user=owner, role=Role.OWNER, actor=actor or owner, request=request)
+        with tenant_scope(tenant.pk):  # its first rows are the new tenant's (row-level security)
+            audit_record(
+                action="tenant.created",
+                actor=actor if actor is not None else owner,
+                tenant=tenant,
+                target=tenant,
+                request=request,
+            )
+            membership_create(
+                tenant=tenant, user=owner, role=Role.OWNER, actor=actor or owner, request=request
+            )
     return tenant
 
 

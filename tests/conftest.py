@@ -19,6 +19,18 @@ def _clean_redis() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _tests_act_as_the_system() -> Iterator[None]:
+    """Row-level security (coliseum/rls.py): the test body makes rows for many tenants with factories and
+    checks them, as the system would. Requests through the API client still go through the real
+    middleware/TenantApi scopes, which restore this one when they end; Celery workers, Daphne and consumer
+    threads have their own connections and get nothing from this fixture."""
+    from coliseum.rls import system_scope
+
+    with system_scope("tests act as the system"):
+        yield
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
@@ -31,7 +43,9 @@ def _raw_tables_empty_at_start(django_db_setup: None, django_db_blocker: object)
     every session from empty ones."""
     from django.db import connection
 
+    from coliseum.rls import owner_scope
     from tests.ingestion.conftest import RAW_TABLES
 
-    with django_db_blocker.unblock(), connection.cursor() as cursor:  # type: ignore[attr-defined]
+    # TRUNCATE ignores row-level security, so the application role may not: the owner empties them.
+    with django_db_blocker.unblock(), owner_scope(), connection.cursor() as cursor:  # type: ignore[attr-defined]
         cursor.execute(f"TRUNCATE {RAW_TABLES}")

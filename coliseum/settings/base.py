@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "coliseum.middleware.RlsMiddleware",  # after auth: staff in /admin/ get the system scope
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -124,6 +125,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_coliseum")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Row-level security (coliseum/rls.py): every connection drops to this NOLOGIN role, which owns nothing,
+# so the tenant_isolation policies apply to the application's queries.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="coliseum_app")
 
 REDIS_URL = _redis_url()
 CACHES = {

@@ -71,7 +71,7 @@ def _fresh_key_cache() -> None:
 
 RAW_TABLES = (
     "ingestion_event, ingestion_event_key, ingestion_pending, ingestion_backfill, ingestion_rollup_hourly, "
-    "ingestion_listener_hourly, ingestion_vote_counted"
+    "ingestion_listener_hourly, ingestion_vote_counted, funnels_touch"
 )
 
 
@@ -82,5 +82,7 @@ def raw_tables_cleanup(transactional_db: Any) -> Iterator[None]:
     yield
     from django.db import connection
 
-    with connection.cursor() as cursor:
+    from coliseum.rls import owner_scope
+
+    with owner_scope(), connection.cursor() as cursor:  # TRUNCATE is the owner's (it ignores RLS)
         cursor.execute(f"TRUNCATE {RAW_TABLES}")
