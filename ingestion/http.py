@@ -32,6 +32,7 @@ from coliseum.errors import (
     application_error_response,
 )
 from coliseum.models import ApiKey, Tenant
+from coliseum.rls import request_scope, request_tenant_set
 from ingestion.catalog import CATALOG, snake_case_keys
 from ingestion.ratelimit import rate_limit_take
 from ingestion.services import event_batch_ingest
@@ -109,7 +110,8 @@ def _key_touch(key: ApiKey) -> None:
 
 def _handle(request: HttpRequest, handler: Any) -> HttpResponse:
     try:
-        response: HttpResponse = handler(request)
+        with request_scope():  # no tenant until the key names one (row-level security, coliseum/rls.py)
+            response: HttpResponse = handler(request)
         return response
     except ApplicationError as exc:
         return application_error_response(exc)
@@ -166,6 +168,7 @@ def _webhook(request: HttpRequest) -> HttpResponse:
     ):
         raise AuthenticationError("Unknown key or bad signature.", code="bad_signature")
     key = found[0]
+    request_tenant_set(key.tenant_id)
     payload = _parse_json(body)
     if isinstance(payload, dict) and "events" in payload:
         events = payload["events"]
@@ -370,6 +373,7 @@ def _segment(request: HttpRequest, call: str | None) -> HttpResponse:
     key = write_key_authenticate(_write_key_from(request, payload))
     if key is None:
         raise AuthenticationError("Unknown write key.", code="bad_write_key")
+    request_tenant_set(key.tenant_id)
     if is_batch:
         messages = payload.get("batch")
         if not isinstance(messages, list):

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
 
+from coliseum.rls import system_task
+
 logger = logging.getLogger(__name__)
 
 # Coalescing: at most one processing task is enqueued per QUEUED_FLAG_TTL_MS window, however many requests
@@ -39,6 +41,7 @@ def process_pending_schedule(*, accepted: int = 0, rejected: int = 0, tenant_id:
 
 
 @shared_task(name="ingestion.tasks.process_pending", ignore_result=True)
+@system_task("processing drains every tenant's queue")
 def process_pending() -> int:
     """Process whatever is pending (bounded in time; the next task or sweep continues)."""
     from ingestion.services import processing_run_pending
@@ -50,12 +53,14 @@ def process_pending() -> int:
 
 
 @shared_task(name="ingestion.tasks.sweep", ignore_result=True)
+@system_task("processing sweep")
 def sweep() -> int:
     """Beat job: catch whatever a crash or a lost task left behind."""
     return process_pending()
 
 
 @shared_task(name="ingestion.tasks.maintain", ignore_result=True)
+@system_task("partition upkeep and dedupe-key expiry")
 def maintain() -> None:
     """Daily: create the coming months' log partitions, drop dedupe keys older than the window."""
     from ingestion.services.maintenance import dedupe_keys_expire, partitions_ensure

@@ -59,8 +59,9 @@ def attribution_settings_update(*, tenant_id: int, lookback_days: int) -> Attrib
 
 
 def _cursor() -> psycopg.Cursor[Any]:
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    from coliseum.rls import raw_connection
+
+    return psycopg.Cursor(raw_connection())  # with the row-level security scope in place
 
 
 _LOAD_SQL = f"""

@@ -238,8 +238,9 @@ def _rows_insert(*, tenant_id: int, rows: list[_Row], source: str) -> int:
             for r in rows
         ]
     ).decode()
-    connection.ensure_connection()
-    raw = connection.connection
+    from coliseum.rls import raw_connection
+
+    raw = raw_connection()  # with the row-level security scope in place (the tenant's)
     # Server-side binding (Django's psycopg default is client-side quoting of the whole document); psycopg
     # prepares the statement after a few executions.
     with psycopg.Cursor(raw) as cursor:

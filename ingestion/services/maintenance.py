@@ -19,15 +19,23 @@ def partitions_ensure(*, months_ahead: int = 3) -> int:
     if timescale_enabled():
         return 0
     today = datetime.now(UTC).date()
-    created = 0
-    with connection.cursor() as cursor:
-        for i in range(months_ahead + 1):
-            year, month = divmod(today.month - 1 + i, 12)
-            cursor.execute(
-                "SELECT ingestion_event_partition_ensure(%s)", [date(today.year + year, month + 1, 1)]
-            )
-            row = cursor.fetchone()
-            created += 1 if row and row[0] else 0
+    return sum(
+        partition_ensure(month=date(today.year + year, month + 1, 1))
+        for year, month in (divmod(today.month - 1 + i, 12) for i in range(months_ahead + 1))
+    )
+
+
+def partition_ensure(*, month: date) -> bool:
+    """Create the partition of `month` unless it exists (DDL: as the tables' owner), with the tenant
+    isolation policy every log partition carries (coliseum/rls.py). Returns whether it was created."""
+    from coliseum.rls import owner_scope, policies_apply
+
+    with owner_scope(), connection.cursor() as cursor:
+        cursor.execute("SELECT ingestion_event_partition_ensure(%s)", [month])
+        row = cursor.fetchone()
+    created = bool(row and row[0])
+    if created:
+        policies_apply()
     return created
 
 

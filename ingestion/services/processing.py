@@ -84,8 +84,9 @@ def hour_floor(moment: datetime) -> datetime:
 
 
 def _cursor() -> psycopg.Cursor[Any]:
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    from coliseum.rls import raw_connection
+
+    return psycopg.Cursor(raw_connection())  # with the row-level security scope in place
 
 
 def lineups_load(show_ids: Iterable[int]) -> dict[int, list[int]]:

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from django.db import transaction
 
+from coliseum.rls import owner_scope, policies_apply
 from ingestion.services.maintenance import timescale_enabled
 from ingestion.services.processing import _cursor
 
@@ -86,7 +87,9 @@ def partition_archive(*, partition: LogPartition) -> None:
     lo, hi = partition.start.isoformat(), partition.end.isoformat()
     bound = f"CHECK (occurred_at >= '{lo}' AND occurred_at < '{hi}')"
     check = f"{partition.name}_bound"
-    with transaction.atomic(), _cursor() as cursor:
+    # DDL: as the tables' owner; then the archived month and archive.ingestion_event get the tenant policy
+    # (and the application role its grants) like every table with a tenant_id (coliseum/rls.py).
+    with owner_scope(), transaction.atomic(), _cursor() as cursor:
         archive_table_ensure(cursor)
         cursor.execute(f'ALTER TABLE public.ingestion_event DETACH PARTITION "{partition.name}"')
         cursor.execute(f'ALTER TABLE public."{partition.name}" SET SCHEMA {ARCHIVE_SCHEMA}')
@@ -97,11 +100,12 @@ def partition_archive(*, partition: LogPartition) -> None:
             f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
         )
         cursor.execute(f'ALTER TABLE {ARCHIVE_SCHEMA}."{partition.name}" DROP CONSTRAINT "{check}"')
+        policies_apply()
 
 
 def partition_drop(*, partition: LogPartition) -> int:
     """Drop one month of raw events (hot or archived). Returns how many rows it held."""
-    with transaction.atomic(), _cursor() as cursor:
+    with owner_scope(), transaction.atomic(), _cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {partition.qualified}")  # noqa: S608 - name from the catalog
         row = cursor.fetchone()
         cursor.execute(f"DROP TABLE {partition.qualified}")
@@ -135,7 +139,7 @@ def timescale_chunks(*, older_than: datetime) -> list[str]:
 
 
 def timescale_chunks_compress(*, older_than: datetime) -> list[str]:
-    with _cursor() as cursor:
+    with owner_scope(), _cursor() as cursor:
         cursor.execute(
             "SELECT compress_chunk(c, if_not_compressed => true)::text "
             "FROM show_chunks('ingestion_event', older_than => %s) c",
@@ -145,7 +149,7 @@ def timescale_chunks_compress(*, older_than: datetime) -> list[str]:
 
 
 def timescale_chunks_drop(*, older_than: datetime) -> list[str]:
-    with _cursor() as cursor:
+    with owner_scope(), _cursor() as cursor:
         cursor.execute("SELECT drop_chunks('ingestion_event', older_than => %s)::text", [older_than])
         return [str(r[0]) for r in cursor.fetchall()]
 

@@ -19,6 +19,7 @@ import pytest
 from django.db import connection, connections
 
 from coliseum.models import Tenant
+from coliseum.rls import tenant_scope
 from ingestion.catalog import METRICS
 from ingestion.selectors import rollup_totals
 from ingestion.services import event_batch_ingest, processing_run_pending
@@ -86,7 +87,8 @@ def test_parallel_replays_of_one_batch_log_it_once(live_tenant: Tenant) -> None:
     def send() -> None:
         barrier.wait()
         try:
-            results.append(event_batch_ingest(tenant=live_tenant, events=batch, source="passport"))
+            with tenant_scope(live_tenant.pk):  # a thread of its own: its own connection, as a request would
+                results.append(event_batch_ingest(tenant=live_tenant, events=batch, source="passport"))
         finally:
             connections.close_all()
 

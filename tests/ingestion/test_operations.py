@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -12,7 +12,12 @@ from django_redis import get_redis_connection
 from coliseum.models import Tenant
 from ingestion.selectors import ingest_stats
 from ingestion.services import event_batch_ingest
-from ingestion.services.maintenance import dedupe_keys_expire, partitions_ensure, timescale_enabled
+from ingestion.services.maintenance import (
+    dedupe_keys_expire,
+    partition_ensure,
+    partitions_ensure,
+    timescale_enabled,
+)
 from tests.ingestion.conftest import make_event
 
 
@@ -42,8 +47,7 @@ def test_far_future_events_wait_in_default_then_move_to_their_month(tenant: Tena
     event_batch_ingest(tenant=tenant, events=[event], source="passport")
     assert _partition_of(event["event_id"]) == "ingestion_event_default"
     # when that month's partition is created
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT ingestion_event_partition_ensure('2031-05-01')")
+    assert partition_ensure(month=date(2031, 5, 1))
     # then the row moved into it, and nothing was lost
     assert _partition_of(event["event_id"]) == "ingestion_event_203105"
     assert partitions_ensure(months_ahead=2) >= 0

@@ -104,8 +104,9 @@ def month_start(months_back: int, now: datetime | None = None) -> date:
 
 
 def partition_ensure(month: date) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT ingestion_event_partition_ensure(%s)", [month])
+    from ingestion.services.maintenance import partition_ensure as ensure
+
+    ensure(month=month)
 
 
 def brute_force(tenant_id: int) -> dict[str, dict[int, int]]:
