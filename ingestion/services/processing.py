@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 
 from ingestion.catalog import CATALOG
 from ingestion.contracts import Contribution
