@@ -16,7 +16,6 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +23,8 @@ from rest_framework.views import APIView
 from billing.entitlements import plan_required
 from coliseum.models import Plan, Role, Tenant
 from coliseum.pagination import CursorPagination
-from coliseum.tenancy import TenantApi
+from coliseum.rls import scope_kept
+from coliseum.tenancy import OperatorApi, TenantApi
 
 from .models import AuditEntry
 from .selectors import CSV_COLUMNS, audit_csv_rows, audit_entries_list, audit_export_allowed
@@ -87,7 +87,7 @@ def _csv_response(qs: QuerySet[AuditEntry], filename: str) -> StreamingHttpRespo
         for row in audit_csv_rows(qs[:limit].iterator(chunk_size=2000)):
             yield writer.writerow(row)
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(scope_kept(lines()), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -96,10 +96,8 @@ _LIST_RESPONSES = {200: AuditEntryOutputSerializer(many=True)}
 _CSV_RESPONSES = {(200, "text/csv"): OpenApiTypes.STR}
 
 
-class AdminAuditLogListApi(APIView):
+class AdminAuditLogListApi(OperatorApi):
     """Operators (staff): every tenant's entries; `?tenant=<slug>` narrows to one."""
-
-    permission_classes = [IsAdminUser]
 
     def _queryset(self, request: Request) -> QuerySet[AuditEntry]:
         params = AdminFilterSerializer(data=request.query_params)

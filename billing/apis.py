@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from coliseum.errors import error_response
 from coliseum.models import Plan, Role
+from coliseum.rls import system_scope
 from coliseum.tenancy import TenantApi
 
 from . import selectors, services
@@ -141,7 +142,8 @@ class StripeWebhookApi(APIView):
         except RequestDataTooBig:
             return error_response("payload_too_large", "The request body is too large.", 413)
         try:
-            response: HttpResponse = ProcessWebhookView.as_view()(request._request, uuid=uuid)
+            with system_scope("Stripe webhook: the event names the customer, hence the tenant"):
+                response: HttpResponse = ProcessWebhookView.as_view()(request._request, uuid=uuid)
         except Http404:
             return error_response("not_found", "No such webhook endpoint.", 404)
         except Exception:

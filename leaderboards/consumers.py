@@ -23,6 +23,7 @@ from django.core import signing
 
 from coliseum.errors import ApplicationError
 from coliseum.models import Membership, Show, Tenant
+from coliseum.rls import in_system, in_tenant
 
 from .boards import METRICS, WINDOW_NAMES, Board
 from .gates import board_access_check, live_feed_allowed
@@ -110,7 +111,9 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         token, ticket, slug, protocol = self._credentials()
         tenant: Tenant | None = None
         if token:
-            tenant = await database_sync_to_async(_tenant_for_token)(token, slug)
+            tenant = await database_sync_to_async(in_system)(
+                "membership resolution", _tenant_for_token, token, slug
+            )
         elif ticket:
             found = await database_sync_to_async(ticket_read)(ticket)
             if found is not None:
@@ -123,7 +126,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             )
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not await database_sync_to_async(live_feed_allowed)(tenant):
+        if not await database_sync_to_async(in_tenant)(tenant.pk, live_feed_allowed, tenant):
             await self.send_json(
                 {
                     "type": "error",
@@ -221,7 +224,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
                 currency=currency,
             )
 
-        return await database_sync_to_async(check)()
+        return await database_sync_to_async(in_tenant)(tenant.pk, check)  # type: ignore[no-any-return]
 
     async def _subscribe(self, content: dict[str, Any]) -> None:
         top = content.get("top", 10)
@@ -245,7 +248,8 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         def snapshot() -> tuple[list[dict[str, Any]], int]:
             return board_ranking(board=board).entries[:top], board_version(board)
 
-        entries, version = await database_sync_to_async(snapshot)()
+        assert self.tenant is not None
+        entries, version = await database_sync_to_async(in_tenant)(self.tenant.pk, snapshot)
         subscription.last_sent = [(e["artist_id"], e["rank"], e["score"]) for e in entries]
         await self.send_json(
             {"type": "snapshot", "board": board.describe(), "entries": entries, "version": version}

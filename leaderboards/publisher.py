@@ -23,6 +23,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from coliseum.ops.requests import counter_incr
+from coliseum.rls import in_system
 
 from .boards import GLOBAL_PREFIX, Board
 from .selectors import board_ranking
@@ -103,7 +104,7 @@ class Publisher:
         tick = min(0.1, push_interval() / 2)
         while True:
             try:
-                messages = await database_sync_to_async(self.tick)()
+                messages = await database_sync_to_async(in_system)("board publisher, every tenant", self.tick)
                 for group, message in messages:
                     await layer.group_send(group, message)
                 if messages:

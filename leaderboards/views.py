@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from coliseum.errors import ApplicationError, NotFoundError
 from coliseum.models import Membership, Show, Tenant
+from coliseum.rls import request_tenant_set, system_scope
 
 from .boards import METRICS, WINDOW_NAMES
 from .consumers import ticket_issue
@@ -81,6 +82,7 @@ def jumbotron(request: HttpRequest) -> HttpResponse:
             tenant = Tenant.objects.filter(pk=payload["t"]).first()
             if tenant is None:
                 return _page_error(request, "This share link is invalid or has expired.", 403)
+            request_tenant_set(tenant.pk)  # the signed link names the tenant (row-level security)
             params = _board_params(payload["b"])
         else:
             if not request.user.is_authenticated:
@@ -89,11 +91,13 @@ def jumbotron(request: HttpRequest) -> HttpResponse:
             slug = request.GET.get("tenant")
             if slug:
                 memberships = memberships.filter(tenant__slug=slug)
-            found = list(memberships[:2])
+            with system_scope("membership resolution"):
+                found = list(memberships[:2])
             if len(found) != 1:
                 message = "Name a tenant with ?tenant=<slug>." if found else "No such tenant among yours."
                 return _page_error(request, message, 400 if found else 404)
             tenant = found[0].tenant
+            request_tenant_set(tenant.pk)
             user_id = request.user.pk
             params = _board_params(dict(request.GET.items()))
         filtered = bool(params["city"] or params["genre"] or params["show_id"])

@@ -9,6 +9,7 @@ from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from coliseum.errors import ApplicationError
+from coliseum.rls import system_task, tenant_task
 
 from .services.reports import report_fail, report_render_run, report_retry_note, report_stale_requeue
 from .services.schedules import report_schedules_run_due
@@ -36,6 +37,12 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 TRANSIENT_ERRORS = _transient_errors()
 
 
+def _report_tenant(report_id: int) -> int | None:
+    from .models import Report
+
+    return Report.objects.filter(pk=report_id).values_list("tenant_id", flat=True).first()
+
+
 def retry_countdown(retries: int) -> int:
     """Exponential backoff: 10 s, 20 s, 40 s, 80 s."""
     return int(10 * 2**retries)
@@ -47,6 +54,7 @@ def retry_countdown(retries: int) -> int:
     acks_late=True,
     name="reports.tasks.report_render",
 )
+@tenant_task(lambda task, report_id: _report_tenant(report_id))
 def report_render(self: Any, report_id: int) -> None:
     try:
         report_render_run(report_id=report_id)
@@ -72,10 +80,12 @@ def report_render(self: Any, report_id: int) -> None:
 
 
 @shared_task(name="reports.tasks.report_schedules_run")
+@system_task("due report schedules across tenants")
 def report_schedules_run() -> int:
     return report_schedules_run_due()
 
 
 @shared_task(name="reports.tasks.report_stale_requeue")
+@system_task("stale report requeue across tenants")
 def report_stale_requeue_task() -> int:
     return report_stale_requeue()

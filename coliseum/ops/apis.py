@@ -9,23 +9,22 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
-from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coliseum.errors import ApplicationError, ForbiddenError
+from coliseum.tenancy import OperatorApi
 
 from .health import health_snapshot
 from .history import history_read
 from .prometheus import metrics_allowed, metrics_text
 
 
-class HealthGetApi(APIView):
+class HealthGetApi(OperatorApi):
     """Queue depths, live workers, ingest lag and rates, API error rate and latency per endpoint group,
     database and Redis status, and the alerts now firing."""
-
-    permission_classes = [IsAdminUser]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["ops"])
     def get(self, request: Request) -> Response:
@@ -33,11 +32,9 @@ class HealthGetApi(APIView):
         return Response(snapshot, status=200)
 
 
-class DashboardGetApi(APIView):
+class DashboardGetApi(OperatorApi):
     """What the admin index's dashboard polls: the current figures and the last 24 hours, a point a
     minute (events/s, ingest lag, 5xx share, worst p95)."""
-
-    permission_classes = [IsAdminUser]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["ops"])
     def get(self, request: Request) -> Response:

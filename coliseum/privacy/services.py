@@ -23,6 +23,7 @@ from audit.services import Actor, audit_record
 from coliseum.crypto import decrypt_secret, encrypt_secret
 from coliseum.errors import ApplicationError, NotFoundError
 from coliseum.models import Tenant
+from coliseum.rls import system_scope
 
 from .models import PrivacyRequest, RequestKind, RequestStatus
 
@@ -257,9 +258,10 @@ def export_link_resolve(*, token: str) -> PrivacyRequest:
         request_id, expires_ts = str(payload["r"]), int(payload["e"])
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise NotFoundError("No such link.") from exc
-    privacy_request = PrivacyRequest.objects.filter(
-        pk=request_id, kind=RequestKind.EXPORT, status=RequestStatus.COMPLETED
-    ).first()
+    with system_scope("signed export link: the request names its tenant"):
+        privacy_request = PrivacyRequest.objects.filter(
+            pk=request_id, kind=RequestKind.EXPORT, status=RequestStatus.COMPLETED
+        ).first()
     if privacy_request is None or not privacy_request.file_name or privacy_request.link_expires_at is None:
         raise NotFoundError("No such link.")
     if int(privacy_request.link_expires_at.timestamp()) != expires_ts:

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.exceptions import ValidationError
+
+from coliseum.rls import system_task, tenant_task
+
+
+def _request_tenant(request_id: str) -> int | None:
+    from .models import PrivacyRequest
+
+    try:
+        return PrivacyRequest.objects.filter(pk=request_id).values_list("tenant_id", flat=True).first()
+    except (ValueError, ValidationError):  # not a request id: the service answers that
+        return None
 
 
 @shared_task(name="privacy.tasks.privacy_request_run", ignore_result=True, acks_late=True)
+@tenant_task(lambda request_id: _request_tenant(request_id))
 def privacy_request_run(request_id: str) -> str | None:
     from .services import privacy_request_run as run
 
@@ -14,6 +27,7 @@ def privacy_request_run(request_id: str) -> str | None:
 
 
 @shared_task(name="privacy.tasks.privacy_requests_sweep", ignore_result=True)
+@system_task("privacy request sweep across tenants")
 def privacy_requests_sweep() -> int:
     from .services import privacy_requests_sweep as sweep
 
@@ -21,6 +35,7 @@ def privacy_requests_sweep() -> int:
 
 
 @shared_task(name="privacy.tasks.retention_run", ignore_result=True)
+@system_task("retention across tenants")
 def retention_run() -> int:
     from .retention import retention_run as run
 
@@ -28,6 +43,7 @@ def retention_run() -> int:
 
 
 @shared_task(name="privacy.tasks.backup_run", ignore_result=True)
+@system_task("backups")
 def backup_run() -> str:
     from .backups import backup_create
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from coliseum.errors import ApplicationError, NotFoundError
+from coliseum.rls import system_scope, tenant_scope
 
 from ..models import Report, ReportStatus
 
@@ -65,7 +66,10 @@ def share_link_use(*, token: str, request: HttpRequest, now: datetime | None = N
         report_id, expires_ts = int(payload["r"]), int(payload["e"])
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise NotFoundError("No such link.") from exc
-    report = Report.objects.select_related("tenant").filter(pk=report_id, status=ReportStatus.READY).first()
+    with system_scope("signed share link: the report names its tenant"):
+        report = (
+            Report.objects.select_related("tenant").filter(pk=report_id, status=ReportStatus.READY).first()
+        )
     # A link is only valid for the expiry currently on the report (re-issuing a link invalidates the old one).
     if (
         report is None
@@ -76,7 +80,7 @@ def share_link_use(*, token: str, request: HttpRequest, now: datetime | None = N
     now = now or timezone.now()
     if now.timestamp() >= expires_ts:
         raise LinkExpiredError("This link has expired.")
-    with transaction.atomic():
+    with tenant_scope(report.tenant_id), transaction.atomic():
         if report.share_one_time:
             claimed = Report.objects.filter(pk=report.pk, share_used_at__isnull=True).update(
                 share_used_at=now

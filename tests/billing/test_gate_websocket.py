@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import AccessToken
 
 from coliseum.models import Tenant
+from coliseum.rls import in_system
 from leaderboards.routing import websocket_urlpatterns
 from tests.factories import MembershipFactory
 
@@ -31,7 +32,10 @@ async def test_the_live_feed_opens_as_soon_as_stripe_reports_an_enterprise_subsc
     deliver: Deliver, stripe_tenant: Tenant, fake_stripe: FakeStripe
 ) -> None:
     # given a member of a Basic tenant: the feed is refused with 4403
-    membership = await database_sync_to_async(MembershipFactory.create)(tenant=stripe_tenant)
+    # database_sync_to_async's thread has its own connection: the setup acts as the system explicitly
+    membership = await database_sync_to_async(in_system)(
+        "test setup", MembershipFactory.create, tenant=stripe_tenant
+    )
     token = str(AccessToken.for_user(membership.user))
     ws = await _connect(token)
     assert (await ws.receive_json_from(timeout=5))["code"] == "plan_required"

@@ -14,6 +14,7 @@ from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import AccessToken
 
 from coliseum.models import Membership
+from coliseum.rls import system_scope
 from leaderboards.routing import websocket_urlpatterns
 from tests.factories import ArtistFactory, MembershipFactory, TenantFactory
 
@@ -25,10 +26,15 @@ application = URLRouter(websocket_urlpatterns)
 BOARD = {"metric": "plays", "window": "24h"}
 
 
+# The helpers run on database_sync_to_async's thread, whose connection the autouse system scope of
+# tests/conftest.py does not cover: they act as the system explicitly (the consumer under test does not).
+
+
 def _member(plan: str = "enterprise") -> tuple[Membership, str]:
-    membership = MembershipFactory.create(tenant=TenantFactory.create(plan=plan))
-    for ext, name in (("ana", "Ana"), ("bea", "Bea")):
-        ArtistFactory.create(tenant=membership.tenant, external_id=ext, name=name)
+    with system_scope("test setup"):
+        membership = MembershipFactory.create(tenant=TenantFactory.create(plan=plan))
+        for ext, name in (("ana", "Ana"), ("bea", "Bea")):
+            ArtistFactory.create(tenant=membership.tenant, external_id=ext, name=name)
     return membership, str(AccessToken.for_user(membership.user))
 
 
@@ -41,9 +47,11 @@ async def _connect(path: str, protocols: list[str] | None = None) -> WebsocketCo
 
 def _plays(membership: Membership, artist: str, n: int) -> None:
     now = datetime.now(UTC) - timedelta(minutes=2)
-    ingest(
-        membership.tenant, [event("play", at=now, user=f"{artist}-{i}", artist_id=artist) for i in range(n)]
-    )
+    with system_scope("test setup"):
+        ingest(
+            membership.tenant,
+            [event("play", at=now, user=f"{artist}-{i}", artist_id=artist) for i in range(n)],
+        )
 
 
 async def test_subscribe_gets_a_snapshot_then_an_update_after_events_are_processed() -> None:

@@ -19,6 +19,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from coliseum.models import Membership
+from coliseum.rls import system_scope
 from leaderboards.views import share_link_sign
 from tests.factories import ArtistFactory, MembershipFactory, ShowFactory, TenantFactory
 
@@ -207,8 +208,10 @@ def test_the_jumbotron_changes_live_as_votes_are_ingested(
             expect(page.locator(f'li.jt-row[data-artist-id="{ana.pk}"]')).to_have_attribute("data-rank", "1")
             expect(page.locator(f'li.jt-row[data-artist-id="{bea.pk}"]')).to_have_count(0)
 
-            # when Bea gets three votes (fans 10-12), without any reload
-            ingest(tenant, votes("bea", range(10, 13)))
+            # when Bea gets three votes (fans 10-12), without any reload (Playwright's greenlet has its own
+            # context, hence its own database connection, outside the autouse system scope)
+            with system_scope("test setup"):
+                ingest(tenant, votes("bea", range(10, 13)))
 
             # then Bea appears on top, Ana moves down, and the round standings follow
             expect(page.locator(f'li.jt-row[data-artist-id="{bea.pk}"]')).to_have_attribute(
