@@ -4,6 +4,7 @@ table with a tenant_id is covered and the application role owns none of them."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from coliseum import rls
 from coliseum.models import ApiKey, ApiKeyKind, Artist, Tenant
 from coliseum.rls import (
     POLICY,
@@ -218,3 +220,30 @@ def test_a_rolled_back_transaction_does_not_leave_a_stale_scope(two_tenants: tup
         # PostgreSQL restored the system scope's settings with the rollback: the guard sends A's again
         assert Artist.objects.count() == 2
     assert Artist.objects.count() >= 5
+
+
+def test_repeated_ingest_for_one_tenant_sends_its_scope_once(
+    two_tenants: tuple[Tenant, Tenant], client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a write key of tenant A, and every scope change the guard sends to PostgreSQL counted
+    a, _ = two_tenants
+    issued = api_key_create(tenant=a, kind=ApiKeyKind.WRITE)
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{issued.secret}:".encode()).decode()}
+    sent: list[tuple[str, str, str]] = []
+    real_send = rls._send
+
+    def counting_send(conn: Any, state: Any) -> None:
+        sent.append(state.desired)
+        real_send(conn, state)
+
+    monkeypatch.setattr(rls, "_send", counting_send)
+    # when five Segment calls of that tenant arrive one after the other on this connection
+    for i in range(5):
+        message = {"type": "track", "event": "Song Played", "messageId": f"m-{i}", "userId": "fan"}
+        response = client.post("/v1/track", data=message, content_type="application/json", headers=auth)
+        assert response.status_code == 200, response.content
+        assert response.json()["accepted"] == 1
+    # then the tenant's scope travelled to PostgreSQL once, not once (or twice) a request
+    assert sent == [(app_role(), str(a.pk), "")]
+    with tenant_scope(a.pk):
+        assert _tenants_in("ingestion_event") == {a.pk}
