@@ -235,6 +235,12 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
+    from coliseum.rls import system_scope
+
+    # The harness makes every section's tenants and rows, as the system would (row-level security); the
+    # servers and workers it starts are separate processes with their own scopes, as in production.
+    harness_scope = system_scope("benchmark harness fixtures")
+    harness_scope.__enter__()
     sections = discover()
     selected = [s.strip() for s in selected_arg.split(",") if s.strip()] or sorted(sections)
     unknown = [s for s in selected if s not in sections]
