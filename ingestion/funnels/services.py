@@ -6,19 +6,20 @@ within the tenant's lookback window.
   whose context carries a campaign or a source. "Last" orders by (occurred_at, event_id in byte order), so
   the answer depends only on which events exist, never on the order they arrived in. A touch at the
   conversion's own instant counts; the conversion event never touches itself.
-- Incremental and exact under late events, with the processor's batches as input (`attribution_apply` runs in
-  the batch transaction): a conversion looks its touch up in the raw log (every event is logged before it is
-  processed, so touches of the same batch or any earlier one are seen); a touch takes over the already-stored
-  conversions it now precedes most closely. Both sides hold a per-(tenant, fan) advisory lock until commit, so
-  a conversion and a touch of one fan processed concurrently by two workers cannot miss each other.
-- Erasure of a fan deletes their rows (`attributions_erase_user`): a fan's touches only ever credit the same
-  fan's conversions, so nobody else's attribution changes."""
+- Incremental and exact under late events, with the processor's batches as input (`attribution_apply_rows`
+  runs in the batch transaction): every touch is recorded in `funnels_touch`, keyed exactly as a conversion
+  looks it up (tenant, fan, artist, time, event id), before the batch's conversions look theirs up there, so
+  touches of the same batch or any earlier one are seen; a touch takes over the already-stored conversions it
+  now precedes most closely. Both sides hold a per-(tenant, fan) advisory lock until commit, so a conversion
+  and a touch of one fan processed concurrently by two workers cannot miss each other.
+- Erasure of a fan deletes their rows, touches included (`attributions_erase_user`): a fan's touches only ever
+  credit the same fan's conversions, so nobody else's attribution changes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg
@@ -40,11 +41,15 @@ class LoggedRef(Protocol):
     occurred_at: Any
 
 
+# What attribution needs of one log row: (log id, event id, type, occurred_at, fan, artist, amount_minor,
+# currency, source), source being the campaign source or None (see SOURCE_SQL). The processor reads these in
+# its claim; `attribution_apply` reads them from the log.
+AttributionRow = tuple[int, str, str, datetime, str, int | None, int | None, str, str | None]
+
 # The touch's source: a Segment-style context.campaign.source (or its name), else a plain context.source.
-_SOURCE_SQL = """COALESCE(NULLIF(e.context->'campaign'->>'source', ''),
+SOURCE_SQL = """COALESCE(NULLIF(e.context->'campaign'->>'source', ''),
     NULLIF(e.context->'campaign'->>'name', ''),
     CASE WHEN jsonb_typeof(e.context->'source') = 'string' THEN NULLIF(e.context->>'source', '') END)"""
-_IS_TOUCH_SQL = f"(e.type = ANY(%(touch_types)s) OR {_SOURCE_SQL} IS NOT NULL)"
 
 
 def attribution_settings_update(*, tenant_id: int, lookback_days: int) -> AttributionSettings:
@@ -66,52 +71,60 @@ def _cursor() -> psycopg.Cursor[Any]:
 
 _LOAD_SQL = f"""
 SELECT e.id, e.event_id, e.type, e.occurred_at, e.user_id, e.artist_id, e.amount_minor, e.currency,
-       e.type = ANY(%(conversion_types)s) AS is_conversion, {_IS_TOUCH_SQL} AS is_touch,
-       COALESCE({_SOURCE_SQL}, %(direct)s) AS source
+       {SOURCE_SQL} AS source
 FROM unnest(%(pks)s::bigint[], %(times)s::timestamptz[]) AS k(id, occurred_at)
 -- the log's primary key (id, occurred_at), one probe per row; partitions are pruned at run time per row (a
 -- time span would scan everything between a late event and now)
 JOIN ingestion_event e ON e.id = k.id AND e.occurred_at = k.occurred_at
 WHERE e.tenant_id = %(tenant_id)s AND e.artist_id IS NOT NULL
-  AND (e.type = ANY(%(conversion_types)s) OR {_IS_TOUCH_SQL})
 """  # noqa: S608 - constant fragments
 
-# For each conversion of the batch, its last touch in the log (LATERAL: one index probe per conversion).
-_CONVERSIONS_UPSERT_SQL = f"""
+# For each conversion of the batch, the fan's last touch of the artist within the lookback: one backward probe
+# of funnels_touch_lookup per conversion (LATERAL), which is that table's only index.
+_CONVERSIONS_UPSERT_SQL = """
 INSERT INTO funnels_attributedconversion AS c (
     tenant_id, artist_id, user_id, conversion_pk, conversion_event_id, conversion_type, conversion_at,
     amount_minor, currency, touch_pk, touch_event_id, touch_type, touch_at, source, updated_at)
 SELECT %(tenant_id)s, v.artist_id, v.user_id, v.id, v.event_id, v.type, v.occurred_at, v.amount_minor,
-       v.currency, t.id, t.event_id, t.type, t.occurred_at, t.source, now()
+       v.currency, t.touch_pk, t.event_id, t.type, t.occurred_at, t.source, now()
 FROM unnest(%(c_pk)s::bigint[], %(c_eid)s::text[], %(c_type)s::text[], %(c_at)s::timestamptz[],
             %(c_user)s::text[], %(c_artist)s::bigint[], %(c_amount)s::bigint[], %(c_cur)s::text[])
      AS v(id, event_id, type, occurred_at, user_id, artist_id, amount_minor, currency)
 LEFT JOIN LATERAL (
-    SELECT e.id, e.event_id, e.type, e.occurred_at, COALESCE({_SOURCE_SQL}, %(direct)s) AS source
-    FROM ingestion_event e
-    WHERE e.tenant_id = %(tenant_id)s AND e.user_id = v.user_id AND e.artist_id = v.artist_id
-      AND e.occurred_at <= v.occurred_at AND e.occurred_at >= v.occurred_at - %(lookback)s
-      AND e.event_id <> v.event_id AND {_IS_TOUCH_SQL}
-    ORDER BY e.occurred_at DESC, e.event_id COLLATE "C" DESC
+    SELECT t.touch_pk, t.event_id, t.type, t.occurred_at, t.source
+    FROM funnels_touch t
+    WHERE t.tenant_id = %(tenant_id)s AND t.user_id = v.user_id AND t.artist_id = v.artist_id
+      AND t.occurred_at <= v.occurred_at AND t.occurred_at >= v.occurred_at - %(lookback)s
+      AND t.event_id <> v.event_id
+    ORDER BY t.occurred_at DESC, t.event_id COLLATE "C" DESC
     LIMIT 1
 ) t ON true
 ORDER BY v.event_id, v.artist_id
 ON CONFLICT (tenant_id, conversion_event_id, artist_id) DO UPDATE SET
     touch_pk = EXCLUDED.touch_pk, touch_event_id = EXCLUDED.touch_event_id, touch_type = EXCLUDED.touch_type,
     touch_at = EXCLUDED.touch_at, source = EXCLUDED.source, updated_at = now()
-"""  # noqa: S608 - constant fragments
+"""
 
-# Late touches: each stored conversion of the same fan and artist that the batch's touches now precede most
-# closely (within the lookback, and later than its current touch) is re-attributed to the best of them.
+# The batch's touches, in one statement (the arrays travel once): recorded in funnels_touch (the
+# conversions upsert that follows sees them), and each stored conversion of the same fan and artist that a
+# touch now precedes most closely (within the lookback, and later than its current touch) is re-attributed to
+# the best of them (late touches).
 _TOUCHES_APPLY_SQL = """
+WITH t AS (
+    SELECT * FROM unnest(%(t_pk)s::bigint[], %(t_eid)s::text[], %(t_type)s::text[], %(t_at)s::timestamptz[],
+                         %(t_user)s::text[], %(t_artist)s::bigint[], %(t_source)s::text[])
+         AS t(id, event_id, type, occurred_at, user_id, artist_id, source)
+), recorded AS (
+    INSERT INTO funnels_touch (tenant_id, user_id, artist_id, occurred_at, event_id, touch_pk, type, source)
+    SELECT %(tenant_id)s, t.user_id, t.artist_id, t.occurred_at, t.event_id, t.id, t.type, t.source FROM t
+    ON CONFLICT DO NOTHING
+)
 UPDATE funnels_attributedconversion c
 SET touch_pk = b.id, touch_event_id = b.event_id, touch_type = b.type, touch_at = b.occurred_at,
     source = b.source, updated_at = now()
 FROM (
     SELECT DISTINCT ON (c2.id) c2.id AS conversion_row, t.*
-    FROM unnest(%(t_pk)s::bigint[], %(t_eid)s::text[], %(t_type)s::text[], %(t_at)s::timestamptz[],
-                %(t_user)s::text[], %(t_artist)s::bigint[], %(t_source)s::text[])
-         AS t(id, event_id, type, occurred_at, user_id, artist_id, source)
+    FROM t
     JOIN funnels_attributedconversion c2
       ON c2.tenant_id = %(tenant_id)s AND c2.user_id = t.user_id AND c2.artist_id = t.artist_id
      AND c2.conversion_at >= t.occurred_at AND c2.conversion_at <= t.occurred_at + %(lookback)s
@@ -125,54 +138,63 @@ WHERE c.id = b.conversion_row
 
 
 def attribution_apply(*, tenant_id: int, events: Iterable[LoggedRef]) -> int:
-    """Attribute one tenant's processed events (call inside the batch transaction). Returns how many
-    conversion rows were written or re-attributed."""
+    """Attribute one tenant's logged events, given by their log keys (read from the log here). Call inside
+    the batch transaction, or alone (it then opens one). Returns how many conversion rows were written or
+    re-attributed. Applying an event twice changes nothing."""
     # Only rows with an artist can be a conversion or a touch (the processor's LoggedEvent carries artist_id;
     # other inputs are all looked up).
     refs = [(e.pk, e.occurred_at) for e in events if getattr(e, "artist_id", True)]
     if not refs:
         return 0
-    # In the processor's batch transaction already: no savepoint round trips. Called on its own, the locks
-    # need a transaction to live in.
     outer: AbstractContextManager[Any] = nullcontext() if connection.in_atomic_block else transaction.atomic()
     with outer, _cursor() as cursor:
         cursor.execute(
             _LOAD_SQL,
+            {"pks": [r[0] for r in refs], "times": [r[1] for r in refs], "tenant_id": tenant_id},
+        )
+        return _attribute(cursor, tenant_id, cursor.fetchall())
+
+
+def attribution_apply_rows(*, tenant_id: int, rows: Sequence[AttributionRow]) -> int:
+    """Attribute one tenant's rows of a processing batch, as the processor read them (no log read). Call
+    inside the batch transaction, after its other writes. Returns conversion rows written or re-attributed."""
+    outer: AbstractContextManager[Any] = nullcontext() if connection.in_atomic_block else transaction.atomic()
+    with outer, _cursor() as cursor:
+        return _attribute(cursor, tenant_id, rows)
+
+
+def _attribute(cursor: psycopg.Cursor[Any], tenant_id: int, rows: Sequence[AttributionRow]) -> int:
+    # Only conversions and touches reach SQL (a ticket view without a campaign is neither), and a batch with
+    # neither costs no statement at all.
+    conversions = [r for r in rows if r[5] is not None and r[2] in CONVERSION_TYPES]
+    touches = [r for r in rows if r[5] is not None and (r[2] in TOUCH_TYPES or r[8] is not None)]
+    if not conversions and not touches:
+        return 0
+    lookback = _fans_lock(cursor, tenant_id, {r[4] for r in (*conversions, *touches)})
+    written = 0
+    if touches:
+        # First: conversions of this same batch then find these touches.
+        touches.sort(key=lambda r: (r[4], r[5], r[3], r[1]))  # index order
+        cursor.execute(
+            _TOUCHES_APPLY_SQL,
             {
-                "pks": [r[0] for r in refs],
-                "times": [r[1] for r in refs],
                 "tenant_id": tenant_id,
-                "conversion_types": list(CONVERSION_TYPES),
-                "touch_types": list(TOUCH_TYPES),
-                "direct": DIRECT,
+                "lookback": lookback,
+                **_arrays("t", touches),
+                "t_source": [r[8] or DIRECT for r in touches],
             },
         )
-        rows = cursor.fetchall()
-        if not rows:
-            return 0
-        lookback = _fans_lock(cursor, tenant_id, (r[4] for r in rows))
-        written = 0
-        conversions = [r for r in rows if r[8]]
-        touches = [r for r in rows if r[9]]
-        if touches:
-            # Touches first: conversions of this same batch are then inserted already attributed.
-            cursor.execute(
-                _TOUCHES_APPLY_SQL,
-                {
-                    "tenant_id": tenant_id,
-                    "lookback": lookback,
-                    "t_pk": [r[0] for r in touches],
-                    "t_eid": [r[1] for r in touches],
-                    "t_type": [r[2] for r in touches],
-                    "t_at": [r[3] for r in touches],
-                    "t_user": [r[4] for r in touches],
-                    "t_artist": [r[5] for r in touches],
-                    "t_source": [r[10] for r in touches],
-                },
-            )
-            written += max(cursor.rowcount, 0)
-        written += _conversions_attribute(cursor, tenant_id, conversions, lookback)
+        written += max(cursor.rowcount, 0)
+    written += _conversions_attribute(cursor, tenant_id, conversions, lookback)
     return written
+
+
+def _arrays(prefix: str, rows: Sequence[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """Log id, event id, type, time, fan and artist of the rows, one array parameter each (`<prefix>_pk`)."""
+    return {f"{prefix}_{name}": [r[i] for r in rows] for i, name in enumerate(_ROW_FIELDS)}
+
+
+_ROW_FIELDS = ("pk", "eid", "type", "at", "user", "artist")
 
 
 def _fans_lock(cursor: psycopg.Cursor[Any], tenant_id: int, user_ids: Iterable[str]) -> timedelta:
@@ -199,14 +221,7 @@ def _conversions_attribute(
         {
             "tenant_id": tenant_id,
             "lookback": lookback,
-            "direct": DIRECT,
-            "touch_types": list(TOUCH_TYPES),
-            "c_pk": [r[0] for r in conversions],
-            "c_eid": [r[1] for r in conversions],
-            "c_type": [r[2] for r in conversions],
-            "c_at": [r[3] for r in conversions],
-            "c_user": [r[4] for r in conversions],
-            "c_artist": [r[5] for r in conversions],
+            **_arrays("c", conversions),
             "c_amount": [r[6] if r[2] == "treasury.money_spent" else None for r in conversions],
             "c_cur": [r[7] if r[2] == "treasury.money_spent" else "" for r in conversions],
         },
@@ -239,7 +254,11 @@ def attributions_recompute(*, tenant_id: int) -> int:
 
 
 def attributions_erase_user(*, tenant_id: int, user_id: str) -> int:
-    """Delete every attribution row of one fan of one tenant (the privacy erasure job calls this in its
-    transaction). Returns how many rows were deleted."""
+    """Delete every attribution row of one fan of one tenant, and their recorded touches (the privacy erasure
+    job calls this in its transaction). Returns how many conversion rows were deleted."""
     deleted, _ = AttributedConversion.objects.filter(tenant_id=tenant_id, user_id=user_id).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM funnels_touch WHERE tenant_id = %s AND user_id = %s", [tenant_id, user_id]
+        )
     return int(deleted)

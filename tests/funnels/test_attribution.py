@@ -157,6 +157,17 @@ def test_erasing_a_fan_removes_their_attributions_only(tenant: Tenant) -> None:
     ]
 
 
+def test_an_erased_fans_touches_credit_none_of_their_later_conversions(tenant: Tenant) -> None:
+    # given a fan's play, processed (recorded as a touch)
+    _apply(tenant, [event(PLAY, user="fan-1", at=timedelta(hours=-1))])
+    # when the fan is erased, and a purchase of theirs arrives afterwards
+    attributions_erase_user(tenant_id=tenant.pk, user_id="fan-1")
+    spend = event(SPEND, user="fan-1")
+    _apply(tenant, [spend])
+    # then the purchase is not credited to the erased play
+    assert _touches(tenant) == {spend["event_id"]: None}
+
+
 _KINDS = [PLAY, SHARE, FOLLOW, SPEND, "coliseum.vote_cast"]
 
 

@@ -1,0 +1,38 @@
+"""The processor's claim: a batch takes at most its size, whatever the queue table's statistics say."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import connection
+
+from coliseum.models import Tenant
+from ingestion.selectors import rollup_totals
+from ingestion.services import event_batch_ingest, processing_batch_run
+from tests.ingestion.conftest import HOUR0, make_event
+
+
+def _pending() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM ingestion_pending")
+        return int(cursor.fetchone()[0])
+
+
+def test_a_batch_claims_at_most_its_size_after_the_queue_was_analyzed_empty(tenant: Tenant) -> None:
+    # given a queue whose statistics say it is empty (autovacuum analyzes a drained queue often), which once
+    # made the planner re-run the locking subquery per queue row and claim everything in one "batch"
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ingestion_pending")
+    # and 50 plays queued after that
+    events = [make_event(user=f"fan-{i}", at=HOUR0 + timedelta(seconds=i)) for i in range(50)]
+    event_batch_ingest(tenant=tenant, events=events, source="passport")
+    # when one batch of 20 is processed
+    claimed = processing_batch_run(limit=20)
+    # then it took 20 events, counted them, and left the other 30 queued
+    assert claimed == 20
+    assert _pending() == 30
+    assert sum(rollup_totals(tenant_id=tenant.pk, metric="plays", start=None, end=None).values()) == 20
+    # and the next batches take the rest exactly once
+    assert processing_batch_run(limit=20) + processing_batch_run(limit=20) == 30
+    assert _pending() == 0
+    assert sum(rollup_totals(tenant_id=tenant.pk, metric="plays", start=None, end=None).values()) == 50
