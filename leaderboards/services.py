@@ -58,39 +58,51 @@ def board_contributions_apply(*, tenant_id: int, contributions: Sequence[Contrib
     Values are summed per (key, artist) first, so a batch of 1,000 plays on 20 artists is a few dozen
     ZINCRBYs. Contributions older than a bucket's retention only reach the all-time key."""
     now = datetime.now(UTC)
+    # A batch's contributions fall into few (metric, currency, city, show, hour) groups: the board keys are
+    # derived once per group, not once per contribution (key formatting was most of a batch's cost).
+    groups: dict[tuple[str, str, str, int | None, datetime], dict[int, int]] = defaultdict(
+        lambda: defaultdict(int)
+    )
+    for c in contributions:
+        if c.value:
+            hour = c.occurred_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            groups[(c.metric, c.currency, c.city, c.show_id, hour)][c.artist_id] += c.value
     increments: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     expiries: dict[str, int] = {}
     dirty: set[str] = set()
     stale: list[str] = []
-    for c in contributions:
-        if not c.value:
-            continue
-        if c.metric == "plays":
+    for (metric, currency, city, show_id, hour), by_artist in groups.items():
+        if metric == "plays":
             # unique listeners are derived from plays: the board changed even though it is not bucketed,
             # and its briefly cached exact figures are dropped.
             for family in families_touched(
-                tenant_id=tenant_id, metric="unique_listeners", currency="", city=c.city, show_id=c.show_id
+                tenant_id=tenant_id, metric="unique_listeners", currency="", city=city, show_id=show_id
             ):
                 if family.as_token() not in dirty:
                     dirty.add(family.as_token())
                     stale.extend(family.window_key(w) for w in WINDOW_NAMES)
                     stale.extend(f"{family.window_key(w)}:empty" for w in WINDOW_NAMES)
-        if c.metric not in BUCKETED_METRICS:
+        if metric not in BUCKETED_METRICS:
             continue
-        occurred = c.occurred_at.astimezone(UTC)
+        buckets: list[tuple[str, datetime, int]] = []
+        for granularity in (HOURLY, DAILY):
+            start = floor_to(hour, granularity)
+            expires = bucket_expires_at(granularity, start)
+            if expires > now:  # else too late for any window of this granularity
+                buckets.append((granularity, start, int(expires.timestamp())))
         for family in families_touched(
-            tenant_id=tenant_id, metric=c.metric, currency=c.currency, city=c.city, show_id=c.show_id
+            tenant_id=tenant_id, metric=metric, currency=currency, city=city, show_id=show_id
         ):
             dirty.add(family.as_token())
-            increments[family.bucket_key(ALL_TIME)][c.artist_id] += c.value
-            for granularity in (HOURLY, DAILY):
-                start = floor_to(occurred, granularity)
-                expires = bucket_expires_at(granularity, start)
-                if expires <= now:
-                    continue  # too late for any window of this granularity
+            keys = [family.bucket_key(ALL_TIME)]
+            for granularity, start, expires_at in buckets:
                 key = family.bucket_key(granularity, start)
-                increments[key][c.artist_id] += c.value
-                expiries[key] = int(expires.timestamp())
+                keys.append(key)
+                expiries[key] = expires_at
+            for key in keys:
+                totals = increments[key]
+                for artist_id, value in by_artist.items():
+                    totals[artist_id] += value
     if not increments and not dirty:
         return
     pipe = redis().pipeline(transaction=False)
