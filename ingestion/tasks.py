@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 QUEUED_FLAG = "ingestion:process-queued"
 QUEUED_FLAG_TTL_MS = 200
 TASK_MAX_SECONDS = 50.0
+SWEEP_LOCK = "ingestion:sweep-running"
 
 
 def process_pending_schedule(*, accepted: int = 0, rejected: int = 0, tenant_id: int | None = None) -> None:
@@ -55,8 +56,23 @@ def process_pending() -> int:
 @shared_task(name="ingestion.tasks.sweep", ignore_result=True)
 @system_task("processing sweep")
 def sweep() -> int:
-    """Beat job: catch whatever a crash or a lost task left behind."""
-    return process_pending()
+    """Beat job: catch whatever a crash or a lost task left behind. Single-flight: while one sweep drains (up
+    to TASK_MAX_SECONDS), the next ones return at once, so a long backfill does not pile sweep runs up behind
+    it. The lock expires on its own if its worker dies. Redis down: the sweep drains anyway."""
+    try:
+        lock = get_redis_connection("default").lock(SWEEP_LOCK, timeout=TASK_MAX_SECONDS + 10)
+        if not lock.acquire(blocking=False):
+            return 0
+    except Exception:
+        logger.warning("sweep lock unavailable; sweeping without it")
+        return process_pending()
+    try:
+        return process_pending()
+    finally:
+        try:
+            lock.release()
+        except Exception:
+            logger.warning("sweep lock not released; it expires on its own")
 
 
 @shared_task(name="ingestion.tasks.maintain", ignore_result=True)
