@@ -27,14 +27,18 @@ class RequestMetricsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
         self.lean_response = _lean_chain()
+        self.fast_get = _fast_get_route()
 
     def _respond(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST" and _raw_route(request.path) is not None:
-            try:
-                request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check it
-            except DisallowedHost:
+            if not _host_allowed(request):
                 return self.get_response(request)  # the full stack answers its usual 400
             return self.lean_response(request)
+        if request.method == "GET" and request.path == self.fast_get[0] and _host_allowed(request):
+            answer = self.fast_get[1](request)  # None: the full stack answers
+            if answer is not None:
+                request.lean_answer = answer  # type: ignore[attr-defined]
+                return self.lean_response(request)
         return self.get_response(request)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -54,11 +58,20 @@ class RequestMetricsMiddleware:
                 logger.warning("request metrics not recorded: Redis unavailable")
 
 
+def _host_allowed(request: HttpRequest) -> bool:
+    try:
+        request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check it
+    except DisallowedHost:
+        return False
+    return True
+
+
 # The raw ingestion endpoints (Passport webhook, Segment API) authenticate by key or signature and answer
 # JSON: sessions, CSRF (their views are exempt), user auth, OTP, messages, CSP and X-Frame-Options do nothing
 # for them but cost ~1 ms of a single-event request. Their POSTs go straight to the handler behind these
 # middleware only (HTTPS redirect/HSTS/nosniff, and CORS for browser Segment clients); every other request,
-# and every other method on those paths, takes the full MIDDLEWARE stack.
+# and every other method on those paths, takes the full MIDDLEWARE stack. Leaderboard reads by a member's JWT
+# take the same lean chain (leaderboards/fast.py decides which reads, and answers them).
 LEAN_MIDDLEWARE = (
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -72,7 +85,16 @@ def _raw_route(path: str) -> Callable[[HttpRequest], HttpResponse] | None:
     return route
 
 
+def _fast_get_route() -> tuple[str, Callable[[HttpRequest], Callable[[HttpRequest], HttpResponse] | None]]:
+    from leaderboards.fast import PATH, leaderboard_fast_route
+
+    return PATH, leaderboard_fast_route
+
+
 def _raw_dispatch(request: HttpRequest) -> HttpResponse:
+    answer: Callable[[HttpRequest], HttpResponse] | None = getattr(request, "lean_answer", None)
+    if answer is not None:
+        return answer(request)
     route = _raw_route(request.path)
     if route is None:  # unreachable: _respond checked the path
         return HttpResponse(status=404)

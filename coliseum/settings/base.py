@@ -361,6 +361,10 @@ AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
 
 # --- leaderboards ---
 LEADERBOARD_CACHE_SECONDS = env.float("LEADERBOARD_CACHE_SECONDS", default=1.0)  # hot board reads
+# The leaderboard API's hot path (leaderboards/fast.py; README, leaderboards): on/off, and how long a process
+# trusts a token's member, role and plan (a revoked membership or plan change applies within this time).
+LEADERBOARD_FAST_PATH = env.bool("LEADERBOARD_FAST_PATH", default=True)
+LEADERBOARD_AUTH_CACHE_SECONDS = env.float("LEADERBOARD_AUTH_CACHE_SECONDS", default=5.0)
 LEADERBOARD_UNIQUE_CACHE_SECONDS = env.float("LEADERBOARD_UNIQUE_CACHE_SECONDS", default=5.0)
 LEADERBOARD_SNAPSHOT_SECONDS = env.int("LEADERBOARD_SNAPSHOT_SECONDS", default=60)  # previous_rank period
 LEADERBOARD_PUSH_INTERVAL = env.float("LEADERBOARD_PUSH_INTERVAL", default=1.0)  # max 1 push/board/interval
