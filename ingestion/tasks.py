@@ -44,13 +44,22 @@ def process_pending_schedule(*, accepted: int = 0, rejected: int = 0, tenant_id:
 @shared_task(name="ingestion.tasks.process_pending", ignore_result=True)
 @system_task("processing drains every tenant's queue")
 def process_pending() -> int:
-    """Process whatever is pending (bounded in time; the next task or sweep continues)."""
+    """Process whatever is pending (bounded in time; the next task or sweep continues). A task that finds a
+    backlog (a full batch) enqueues one helper task, once: a backlog that one commit queued (an import, a
+    burst) is drained by every worker process, while no more tasks wait in the broker than are running."""
     from ingestion.services import processing_run_pending
 
     try:
-        return processing_run_pending(max_seconds=TASK_MAX_SECONDS)
+        return processing_run_pending(max_seconds=TASK_MAX_SECONDS, on_backlog=_helper_enqueue)
     finally:
         connection.close_if_unusable_or_obsolete()
+
+
+def _helper_enqueue() -> None:
+    try:
+        process_pending.delay()
+    except Exception:
+        logger.warning("processing helper task not enqueued; this task drains alone")
 
 
 @shared_task(name="ingestion.tasks.sweep", ignore_result=True)

@@ -22,7 +22,7 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -395,9 +395,15 @@ def processing_batch_run(*, limit: int | None = None) -> int:
     return 0
 
 
-def processing_run_pending(*, limit: int | None = None, max_seconds: float | None = None) -> int:
+def processing_run_pending(
+    *,
+    limit: int | None = None,
+    max_seconds: float | None = None,
+    on_backlog: Callable[[], None] | None = None,
+) -> int:
     """Process everything pending (or up to `limit` events), synchronously, then any queued backfill
-    buckets. Returns the number of events processed."""
+    buckets. Returns the number of events processed. `on_backlog` is called once, after the first full
+    batch (more is waiting: a Celery task asks for a helper there)."""
     from ingestion.services.rollup import backfill_run_pending
 
     total = 0
@@ -410,6 +416,9 @@ def processing_run_pending(*, limit: int | None = None, max_seconds: float | Non
         )
         n = processing_batch_run(limit=size)
         total += n
+        if n == size and on_backlog is not None:
+            on_backlog()
+            on_backlog = None
         if n == 0 or (max_seconds is not None and time.monotonic() - started > max_seconds):
             break
     backfill_run_pending()
