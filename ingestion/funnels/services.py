@@ -125,10 +125,15 @@ SET touch_pk = b.id, touch_event_id = b.event_id, touch_type = b.type, touch_at 
 FROM (
     SELECT DISTINCT ON (c2.id) c2.id AS conversion_row, t.*
     FROM t
-    JOIN funnels_attributedconversion c2
-      ON c2.tenant_id = %(tenant_id)s AND c2.user_id = t.user_id AND c2.artist_id = t.artist_id
-     AND c2.conversion_at >= t.occurred_at AND c2.conversion_at <= t.occurred_at + %(lookback)s
-     AND c2.conversion_event_id <> t.event_id
+    -- LATERAL (not flattened: OFFSET 0): one probe of funnels_conv_user per touch. As a plain join the
+    -- planner hashed every stored conversion of the tenant, each batch, until the tenant had about a million.
+    CROSS JOIN LATERAL (
+        SELECT c3.id FROM funnels_attributedconversion c3
+        WHERE c3.tenant_id = %(tenant_id)s AND c3.user_id = t.user_id AND c3.artist_id = t.artist_id
+          AND c3.conversion_at >= t.occurred_at AND c3.conversion_at <= t.occurred_at + %(lookback)s
+          AND c3.conversion_event_id <> t.event_id
+        OFFSET 0
+    ) c2
     ORDER BY c2.id, t.occurred_at DESC, t.event_id COLLATE "C" DESC
 ) b
 WHERE c.id = b.conversion_row
