@@ -631,17 +631,22 @@ def test_other_tenants_ids_find_nothing(
 
 
 FOREIGN_TENANT_CASES = [
-    pytest.param(name, method, id=f"{name}-{method}") for name, ops in TENANT.items() for method in ops
+    pytest.param(name, method, how, id=f"{name}-{method}-{how}")
+    for name, ops in TENANT.items()
+    for method in ops
+    for how in ("header", "query")
 ]
 
 
-@pytest.mark.parametrize(("name", "method"), FOREIGN_TENANT_CASES)
-def test_naming_the_other_tenant_is_404(world: World, name: str, method: str) -> None:
+@pytest.mark.parametrize(("name", "method", "how"), FOREIGN_TENANT_CASES)
+def test_naming_the_other_tenant_is_404(world: World, name: str, method: str, how: str) -> None:
     op = TENANT[name][method]
+    call = op.build(world.b)
+    if how == "query":  # ?tenant= picks the tenant as X-Tenant does
+        call = Call(call.kwargs, {**call.query, "tenant": world.b.tenant.slug}, call.body, call.multipart)
+    client = _client(world.a.members[OW], world.b.tenant.slug if how == "header" else None)
 
-    response = _send(
-        _client(world.a.members[OW], world.b.tenant.slug), method, _routes()[name][0], op.build(world.b)
-    )
+    response = _send(client, method, _routes()[name][0], call)
     text = _text(response)
 
     assert response.status_code == 404, text[:300]
