@@ -55,7 +55,9 @@ PATH = "/api/v1/leaderboards"
 _ACCEPT = frozenset(("", "*/*", "application/json"))  # what DRF's negotiation answers with plain JSON
 _TABLE_MAX = 1024
 _renderer = JSONRenderer()  # DRF's own: the same bytes as the view's answers
-_jwt = JWTAuthentication()
+# The view's own first authenticator, so a project-wide JWT class (checks of its own) is used here as well;
+# the hot path is off if the view does not try a JWT first.
+_jwt = next(iter(LeaderboardGetApi().get_authenticators()), None)
 _allow = "GET, HEAD, OPTIONS"  # LeaderboardGetApi's `Allow` header
 
 
@@ -91,7 +93,8 @@ def leaderboard_fast_route(request: HttpRequest) -> Callable[[HttpRequest], Http
     meta = request.META
     if request.path != PATH or meta.get("HTTP_ACCEPT", "") not in _ACCEPT:
         return None
-    if not getattr(settings, "LEADERBOARD_FAST_PATH", True):
+    jwt = _jwt
+    if not getattr(settings, "LEADERBOARD_FAST_PATH", True) or not isinstance(jwt, JWTAuthentication):
         return None
     authorization = meta.get("HTTP_AUTHORIZATION", "")
     if not authorization.startswith("Bearer "):
@@ -100,7 +103,7 @@ def leaderboard_fast_route(request: HttpRequest) -> Callable[[HttpRequest], Http
     if query.data is None:
         return None
     with request_scope():
-        caller = _caller(request, authorization, meta.get("HTTP_X_TENANT") or query.tenant)
+        caller = _caller(request, jwt, authorization, meta.get("HTTP_X_TENANT") or query.tenant)
         if caller is None:
             return None
         tenant = caller.tenant
@@ -143,7 +146,7 @@ def _query(request: HttpRequest) -> _Query:
     return query
 
 
-def _caller(request: HttpRequest, authorization: str, slug: str) -> _Caller | None:
+def _caller(request: HttpRequest, jwt: JWTAuthentication, authorization: str, slug: str) -> _Caller | None:
     """The member behind a token in the tenant it names, as TenantApi resolves it (None: the view answers)."""
     now = time.monotonic()
     key = (authorization, slug)
@@ -152,7 +155,7 @@ def _caller(request: HttpRequest, authorization: str, slug: str) -> _Caller | No
         return caller
     drf_request = Request(request)
     try:
-        found = _jwt.authenticate(drf_request)
+        found = jwt.authenticate(drf_request)
     except APIException:
         return None  # 401
     if found is None:
