@@ -96,26 +96,24 @@ def _funnel_sql(
         f"array_agg(id ORDER BY t, id) FILTER (WHERE m{i}) AS ia{i}"
         for i in later
     )
-    # The walk, one step at a time over the (few) kept starts: the next row of step i is the first of the
-    # fan's step-i rows after the previous step's row, kept when it lies within `within` of the start.
-    # Generated column names only; every value is bound.
-    first_arrays = "".join(f", s.ta{i}, s.ia{i}" for i in range(3, k + 1))
-    walk = [
-        f"w2 AS MATERIALIZED (SELECT p.u, p.g, p.t1{first_arrays}, "  # noqa: S608
-        "CASE WHEN s.ta2[p.g + 1] <= p.t1 + %(within)s THEN s.ta2[p.g + 1] END AS t2, "
-        "s.ia2[p.g + 1] AS id2 FROM starts p LEFT JOIN later s ON s.u = p.u)"
+    # The walk over the (few) kept starts, one lateral step per funnel step: the next row of step i is the
+    # first of the fan's step-i rows after the previous step's row, kept when it lies within `within` of the
+    # start. Generated column names only; every value is bound.
+    chain = [
+        "CROSS JOIN LATERAL (SELECT CASE WHEN s.ta2[p.g + 1] <= p.t1 + %(within)s THEN s.ta2[p.g + 1] END "
+        "AS t2, s.ia2[p.g + 1] AS id2) x2"
     ]
     for i in range(3, k + 1):
-        carried = "".join(f", p.t{j}" for j in range(2, i))
-        carried += "".join(f", p.ta{j}, p.ia{j}" for j in range(i + 1, k + 1))
-        position = _position_sql(f"p.t{i - 1}", f"p.id{i - 1}", f"p.ta{i}", f"p.ia{i}")
-        walk.append(
-            f"w{i} AS MATERIALIZED (SELECT p.u, p.g, p.t1{carried}, "  # noqa: S608
-            f"CASE WHEN p.ta{i}[x.n] <= p.t1 + %(within)s THEN p.ta{i}[x.n] END AS t{i}, "
-            f"p.ia{i}[x.n] AS id{i} FROM w{i - 1} p CROSS JOIN LATERAL "
+        position = _position_sql(f"x{i - 1}.t{i - 1}", f"x{i - 1}.id{i - 1}", f"s.ta{i}", f"s.ia{i}")
+        chain.append(
             # OFFSET 0 keeps the position a subquery: computed once per row, not once per reference
-            f"(SELECT CASE WHEN p.t{i - 1} IS NOT NULL THEN 1 + {position} END AS n OFFSET 0) x)"
+            f"CROSS JOIN LATERAL (SELECT CASE WHEN x{i - 1}.t{i - 1} IS NOT NULL THEN 1 + {position} END "
+            f"AS n OFFSET 0) n{i} "
+            f"CROSS JOIN LATERAL (SELECT CASE WHEN s.ta{i}[n{i}.n] <= p.t1 + %(within)s "
+            f"THEN s.ta{i}[n{i}.n] END AS t{i}, s.ia{i}[n{i}.n] AS id{i}) x{i}"
         )
+    times = ", ".join(f"x{i}.t{i}" for i in later)
+    chain_sql = "\n    ".join(chain)
     depth = " + ".join(["1"] + [f"(t{i} IS NOT NULL)::int" for i in later])
     counts = ", ".join(f"count(*) FILTER (WHERE depth >= {i})" for i in range(1, k + 1))
     medians = ", ".join(
@@ -149,9 +147,12 @@ WITH later AS MATERIALIZED (
     ) f
     LEFT JOIN later s ON s.u = f.u
     GROUP BY 1, 2
-), {", ".join(walk)}
-, best AS (
-    SELECT DISTINCT ON (u) *, {depth} AS depth FROM w{k}
+), walked AS MATERIALIZED (
+    SELECT p.u, p.g, p.t1, {times}
+    FROM starts p LEFT JOIN later s ON s.u = p.u
+    {chain_sql}
+), best AS (
+    SELECT DISTINCT ON (u) *, {depth} AS depth FROM walked
     ORDER BY u, {depth} DESC, g DESC
 )
 SELECT {counts}, {medians} FROM best
