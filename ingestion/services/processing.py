@@ -1,9 +1,10 @@
 """The processor: turns queued log rows into hourly rollups, unique-listener rows and counted votes.
 
 Exactly-once, with any number of worker processes:
-- A batch is claimed by DELETE ... FROM ingestion_pending ... FOR UPDATE SKIP LOCKED (workers never see each
-  other's rows). The claim, the rollup upserts, the listener and vote rows all commit in ONE transaction: a
-  worker killed at any point rolls back and its rows are pending again; nothing is half-applied.
+- A batch is claimed by locking queue rows FOR UPDATE SKIP LOCKED and deleting exactly those (workers never
+  see each other's rows; see _PICK_SQL). The claim, the rollup upserts, the listener and vote rows and the
+  attribution rows all commit in ONE transaction: a worker killed at any point rolls back and its rows are
+  pending again; nothing is half-applied.
 - Writes go to each table in sorted key order, so concurrent batches lock rows in the same order (no
   deadlock cycles); a deadlock that slips through anyway is retried (the transaction rolled back whole).
 - Votes: a fan's vote counts once per (show, round). "First" means the EARLIEST occurred_at (ties: smallest
