@@ -31,6 +31,9 @@ import hashlib, hmac, json, sys, time, uuid
 from datetime import UTC, datetime, timedelta
 import django
 django.setup()
+from coliseum.rls import owner_scope, system_scope
+probe_scope = system_scope("the probe acts as the system; its requests get their own scopes")
+probe_scope.__enter__()  # held in a name: a discarded context manager's generator would exit at once
 import orjson
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -77,7 +80,7 @@ kpis = client.get(
     headers=headers,
 )
 board = client.get("/api/v1/leaderboards", {"metric": "plays", "window": "24h"}, headers=headers)
-with connection.cursor() as cursor:
+with owner_scope(), connection.cursor() as cursor:
     cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     cursor.execute("SELECT similarity('coliseum', 'colosseum') > 0.3, current_setting('server_version_num')")
     trgm, version = cursor.fetchone()
