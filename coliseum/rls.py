@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
-from psycopg import sql
+from psycopg import pq, sql
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +87,7 @@ def _state(connection: BaseDatabaseWrapper) -> _ConnectionState:
 
 
 def _idle(raw: Any) -> bool:
-    import psycopg
-
-    return bool(raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+    return bool(raw.info.transaction_status == pq.TransactionStatus.IDLE)
 
 
 def _send(connection: BaseDatabaseWrapper, state: _ConnectionState) -> None:
@@ -116,7 +114,8 @@ def _guard(
     _forget_if_transaction_ended(state, connection.connection)
     is_savepoint = isinstance(sql_text, str) and sql_text.startswith(_SAVEPOINT_SQL)
     if state.applied != state.desired and not is_savepoint:
-        _send(connection, state)
+        with connection.wrap_database_errors:  # Django's exception classes, as for the query itself
+            _send(connection, state)
     result = execute(sql_text, params, many, context)
     if is_savepoint and state.applied_in_transaction and sql_text.startswith("ROLLBACK"):
         state.applied = None  # the savepoint rollback may have undone our set_config
