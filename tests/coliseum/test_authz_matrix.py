@@ -22,13 +22,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
+from django.db import transaction
+from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -381,11 +382,9 @@ def test_every_endpoint_is_classified() -> None:
 # --- the world ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, settings: Any) -> Iterator[None]:
-    settings.PRIVATE_STORAGE_ROOT = tmp_path / "private"
-    settings.REPORTS_S3_BUCKET = ""
-    settings.CLAMD_SOCKET = ""
+@pytest.fixture(scope="module")
+def _isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Private files in a directory of the module's own, no S3, no virus scanner, and Stripe unreachable."""
 
     class Unreachable(stripe.HTTPClient):  # type: ignore[misc]
         name = "unreachable"
@@ -395,8 +394,10 @@ def _isolated(tmp_path: Path, settings: Any) -> Iterator[None]:
 
     previous = stripe.default_http_client
     stripe.default_http_client = Unreachable()
+    root = tmp_path_factory.mktemp("authz") / "private"
     try:
-        yield
+        with override_settings(PRIVATE_STORAGE_ROOT=root, REPORTS_S3_BUCKET="", CLAMD_SOCKET=""):
+            yield
     finally:
         stripe.default_http_client = previous
 
@@ -494,12 +495,24 @@ def _side(label: str, secret: str, pk_base: int | None) -> Side:
     )
 
 
+@pytest.fixture(scope="module")
+def _world(_isolated: None, django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
+    """Built once for the module inside a transaction rolled back at its end (as Django's setUpTestData):
+    each test runs in a savepoint within it, so what a test writes is undone before the next."""
+    from coliseum.rls import system_scope
+
+    # Built as the system (row-level security): the per-test fixture that does so has not run yet.
+    with django_db_blocker.unblock(), transaction.atomic(), system_scope("the matrix's two tenants"):
+        a = _side("a", "Aurora", None)
+        b = _side("b", "Zebraquartz", B_PK_BASE)
+        outsider = MembershipFactory.create(tenant=b.tenant, role=OW).user
+        yield World(a=a, b=b, outsider=outsider, staff=UserFactory.create(is_staff=True))
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def world() -> World:
-    a = _side("a", "Aurora", None)
-    b = _side("b", "Zebraquartz", B_PK_BASE)
-    outsider = MembershipFactory.create(tenant=b.tenant, role=OW).user
-    return World(a=a, b=b, outsider=outsider, staff=UserFactory.create(is_staff=True))
+def world(_world: World, db: None) -> World:
+    return _world
 
 
 def _client(user: User | None, tenant_slug: str | None) -> APIClient:
