@@ -33,6 +33,7 @@ from . import mfa, selectors, services
 from .errors import ApplicationError, AuthenticationError, NotFoundError
 from .models import ApiKeyKind, Artist, Role, Tenant, validate_timezone
 from .pagination import PageNumberPagination
+from .rls import tenant_scope
 from .tenancy import TenantApi
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,8 @@ class AuthSignupApi(APIView):
                 code="conflict",
                 status_code=409,
             ) from None
-        membership = tenant.memberships.get(user=user)
+        with tenant_scope(tenant.pk):
+            membership = tenant.memberships.get(user=user)
         refresh = RefreshToken.for_user(user)
         body = {
             "user": user,
