@@ -15,9 +15,9 @@ from coliseum.rls import system_task
 logger = logging.getLogger(__name__)
 
 # Coalescing: at most one processing task is enqueued per QUEUED_FLAG_TTL_MS window, however many requests
-# commit in it (a task per request would cost more than the processing of one event). A task drains the queue
-# until empty, so under a steady stream every event is picked up by the next window's task; the last events of
-# a burst that land after a task's final check wait for the next ingest or the beat sweep.
+# commit in it (a task per request would cost more than the processing of one event). A task clears the flag
+# when it starts and drains the queue until empty, so an event committed after a task's final check always
+# finds the flag free or set for a task that has not started yet: none waits for the beat sweep.
 QUEUED_FLAG = "ingestion:process-queued"
 QUEUED_FLAG_TTL_MS = 200
 TASK_MAX_SECONDS = 50.0
@@ -49,6 +49,13 @@ def process_pending() -> int:
     burst) is drained by every worker process, while no more tasks wait in the broker than are running."""
     from ingestion.services import processing_run_pending
 
+    try:
+        # From here on a commit enqueues a next task (the flag is free): events committed after this drain's
+        # last empty check never wait for the sweep. Still at most one task waits in the broker, since the
+        # flag is only cleared by a task that starts.
+        get_redis_connection("default").delete(QUEUED_FLAG)
+    except Exception:
+        logger.warning("processing flag not cleared; late events wait for the next window or the sweep")
     try:
         return processing_run_pending(max_seconds=TASK_MAX_SECONDS, on_backlog=_helper_enqueue)
     finally:

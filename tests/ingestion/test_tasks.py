@@ -1,4 +1,5 @@
-"""Processing's Celery entry points: the beat sweep is single-flight."""
+"""Processing's Celery entry points: the beat sweep is single-flight; a task frees the coalescing flag when it
+starts, so later commits enqueue the next one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from django_redis import get_redis_connection
 
 from coliseum.models import Tenant
 from ingestion.services import event_batch_ingest
-from ingestion.tasks import SWEEP_LOCK, TASK_MAX_SECONDS, sweep
+from ingestion.tasks import (
+    QUEUED_FLAG,
+    SWEEP_LOCK,
+    TASK_MAX_SECONDS,
+    process_pending,
+    process_pending_schedule,
+    sweep,
+)
 from tests.ingestion.conftest import make_event
 
 
@@ -36,3 +44,18 @@ def test_a_sweep_returns_at_once_while_another_sweep_drains(raw_tables_cleanup: 
     # and once that one is done, the next sweep drains the queue
     assert sweep() == 5
     assert _pending() == 0
+
+
+def test_a_commit_after_a_task_started_enqueues_the_next_task(
+    raw_tables_cleanup: None, tenant: Tenant
+) -> None:
+    # given a processing task was enqueued moments ago (the coalescing flag is set) and has now run
+    redis = get_redis_connection("default")
+    redis.delete("celery")
+    redis.set(QUEUED_FLAG, 1)
+    process_pending()
+    # when a request commits events afterwards
+    process_pending_schedule(accepted=1)
+    # then a next task is enqueued for them (not left for the beat sweep)
+    assert redis.llen("celery") == 1
+    redis.delete("celery")
