@@ -4,16 +4,21 @@ metrics kept, no session/CSRF/auth work, host check and security headers still a
 from __future__ import annotations
 
 import base64
+import gc
+import io
+import sys
 from typing import Any
 
 import orjson
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 
 from coliseum.models import ApiKey
 from coliseum.ops.redis import ops_redis
 from coliseum.ops.requests import current_minute
 from tests.ingestion.conftest import WRITE_KEY, make_event
-from tests.ingestion.test_http import WEBHOOK, log_count, post_webhook
+from tests.ingestion.test_http import WEBHOOK, log_count, post_webhook, sign
 
 
 def test_webhook_post_keeps_request_id_security_headers_and_metrics(
@@ -70,3 +75,43 @@ def test_other_methods_still_take_the_full_stack(client: Client, webhook_key: Ap
     response = client.get(WEBHOOK)
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_served_wsgi_application_ingests_with_its_startup_objects_frozen(webhook_key: ApiKey) -> None:
+    # given the module granian serves (it freezes its start-up objects out of the garbage collector's walk)
+    from coliseum.wsgi import application
+
+    assert gc.get_freeze_count() > 0
+    body = orjson.dumps(make_event())
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": WEBHOOK,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_X_PASSPORT_KEY": webhook_key.key_id,
+        "HTTP_X_PASSPORT_SIGNATURE": sign(body),
+    }
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None, /) -> Any:
+        statuses.append(status)
+        return None
+
+    # when an event is posted through it (as Django's test client does, the test's connection stays open)
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        answer = b"".join(application(environ, start_response))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    # then it is accepted and logged
+    assert statuses == ["202 Accepted"]
+    assert orjson.loads(answer)["accepted"] == 1
+    assert log_count(webhook_key.tenant) == 1
