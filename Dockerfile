@@ -44,4 +44,4 @@ USER coliseum
 EXPOSE 8000 8100
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "docker/healthcheck.py"]
 # Web (HTTP API, admin, pages): granian WSGI. The ws, worker and beat services override this command.
-CMD ["sh", "-c", "exec granian --interface wsgi --host 0.0.0.0 --port ${PORT} --workers ${WEB_WORKERS:-2} --blocking-threads 1 --no-ws coliseum.wsgi:application"]
+CMD ["sh", "-c", "exec granian --interface wsgi --host 0.0.0.0 --port ${PORT} --workers ${WEB_WORKERS:-2} --blocking-threads ${WEB_BLOCKING_THREADS:-4} --no-ws coliseum.wsgi:application"]

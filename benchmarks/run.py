@@ -64,6 +64,7 @@ class Context:
         self.web_url: str | None = None
         self.workers_started = False
         self.web_workers = int(os.environ.get("BENCH_WEB_WORKERS", "2"))  # the Procfile default
+        self.web_blocking_threads = int(os.environ.get("BENCH_WEB_BLOCKING_THREADS", "4"))  # Procfile default
         self.worker_concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
@@ -78,8 +79,8 @@ class Context:
         port = free_port()
         process = self._spawn(
             [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(self.web_workers), "--blocking-threads", "1", "--no-ws",
-             "coliseum.wsgi:application"]
+             "--workers", str(self.web_workers), "--blocking-threads", str(self.web_blocking_threads),
+             "--no-ws", "coliseum.wsgi:application"]
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
