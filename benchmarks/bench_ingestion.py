@@ -4,7 +4,10 @@
     (Celery processing workers running, as in production): events/s, p50/p99 request latency.
 (b) single-event requests at a steady 200 req/s (open loop: latency counted from the scheduled send time).
 (c) raw psycopg COPY of the same events into the same table, in the same run: this machine's limit; a/c.
-(d) processing: drain throughput of the Celery workers and accept-to-rollup lag (p50/p95) under load."""
+(d) processing: drain throughput of the Celery workers and accept-to-rollup lag (p50/p95) under load.
+    "Keeps up with (a)" on this 2-core machine, where (a) alone saturates both cores (web workers, PostgreSQL
+    and the processor share them): the workers' drain rate of a backlog is at least (a)'s ingest rate, and the
+    backlog (a) leaves at its end drains within seconds ((a)'s processing_drain_after_end_s)."""
 
 from __future__ import annotations
 
@@ -288,19 +291,23 @@ def section_c(ctx: Context) -> dict[str, Any]:
 
 def section_d(ctx: Context) -> dict[str, Any]:
     """Backlog drain by the Celery workers, and lag under a steady HTTP load of half of (a)'s rate."""
+    from django.db import transaction
+
     from ingestion.services import event_batch_ingest
 
     tenant, key_id = _tenant(ctx)
     url = ctx.web()
     ctx.workers()
     _wait_drained(60)
-    # 1) throughput: queue D_EVENTS in-process (fast), the workers drain them
+    # 1) throughput: queue D_EVENTS in-process in one transaction (the workers see the whole backlog at once
+    # when it commits, so the drain is timed alone, not mixed with the loading), then the workers drain it
     started = time.monotonic()
-    for _ in range(D_EVENTS // 1000):
-        event_batch_ingest(tenant=tenant, events=_events(1000), source="import")
+    with transaction.atomic():
+        for _ in range(D_EVENTS // 1000):
+            event_batch_ingest(tenant=tenant, events=_events(1000), source="import")
     loaded = time.monotonic() - started
     drained = _wait_drained(180)
-    total = time.monotonic() - started
+    drain_rate = D_EVENTS / drained if drained == drained else 0.0  # NaN: not drained in time
     # 2) lag under a steady load (half of (a)'s rate, or 2000 ev/s), 100-event requests
     rate = min(float(getattr(ctx, "a_events_per_second", 4000.0)) / 2, 20_000.0)
     port = int(url.rsplit(":", 1)[1])
@@ -336,10 +343,9 @@ def section_d(ctx: Context) -> dict[str, Any]:
         "worker_processes": ctx.worker_concurrency,
         "backlog_events": D_EVENTS,
         "backlog_loaded_s": round(loaded, 2),
-        "drain_total_s": round(total, 2),
-        "drained_after_load_s": round(drained, 2),
-        "processing_events_per_second": round(D_EVENTS / total),
-        "keeps_up_with_a": (D_EVENTS / total >= a_rate) if a_rate else "run section a too",
+        "drained_after_commit_s": round(drained, 2),
+        "processing_events_per_second": round(drain_rate),
+        "keeps_up_with_a": (drain_rate >= a_rate) if a_rate else "run section a too",
         "steady_load_events_per_second": round(rate),
         "lag_samples": len(lags),
         "lag_p50_ms": pct(lags, 0.5),
