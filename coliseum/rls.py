@@ -52,6 +52,9 @@ from psycopg import pq, sql
 logger = logging.getLogger(__name__)
 
 POLICY = "tenant_isolation"
+# Stored as the policy's comment: `migrate` re-creates only policies whose comment differs, so a table is not
+# locked (ACCESS EXCLUSIVE, for the DROP/CREATE) on every deploy. Bump it when _policy_sql changes.
+POLICY_VERSION = "coliseum tenant_isolation v1"
 SCHEMAS = ("public", "archive")
 ROLE_NONE = "none"  # `SET ROLE NONE`: back to the session user (the owner)
 
@@ -285,8 +288,8 @@ def _policy_sql(schema: str, table: str, column: str, column_type: str) -> sql.C
     ).format(col=sql.Identifier(column), typ=sql.SQL(column_type))
     return sql.SQL(
         "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY; DROP POLICY IF EXISTS {p} ON {t}; "
-        "CREATE POLICY {p} ON {t} USING {pred} WITH CHECK {pred};"
-    ).format(t=target, p=sql.Identifier(POLICY), pred=predicate)
+        "CREATE POLICY {p} ON {t} USING {pred} WITH CHECK {pred}; COMMENT ON POLICY {p} ON {t} IS {v};"
+    ).format(t=target, p=sql.Identifier(POLICY), pred=predicate, v=sql.Literal(POLICY_VERSION))
 
 
 _ROLE_ENSURE = """
@@ -342,27 +345,29 @@ def grants_apply(cursor: Any) -> None:
 
 
 def tenant_tables(cursor: Any) -> list[tuple[str, str, str, bool]]:
-    """(schema, table, tenant_id's type, has the policy) of every table and partition with a tenant_id."""
+    """(schema, table, tenant_id's type, has the current policy) of every table and partition with a
+    tenant_id."""
     cursor.execute(
         """
         SELECT n.nspname, c.relname, format_type(a.atttypid, a.atttypmod),
                c.relrowsecurity AND EXISTS (
-                   SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %s)
+                   SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %s
+                   AND obj_description(p.oid, 'pg_policy') = %s)
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
         WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s)
         ORDER BY 1, 2
         """,
-        [POLICY, list(SCHEMAS)],
+        [POLICY, POLICY_VERSION, list(SCHEMAS)],
     )
     return [(str(s), str(t), str(typ), bool(done)) for s, t, typ, done in cursor.fetchall()]
 
 
 def policies_apply(*, refresh: bool = False, using: str = "default") -> int:
-    """Role, grants and the tenant_isolation policy on every table with a tenant_id (idempotent). `refresh`
-    re-creates existing policies too (migrate does, so a changed expression reaches every table); otherwise
-    only tables without it get it (new partitions, archived months). Returns how many tables were changed."""
+    """Role, grants and the tenant_isolation policy on every table with a tenant_id (idempotent): tables
+    without the current policy (POLICY_VERSION) get it, e.g. a new table, partition or archived month;
+    `refresh` re-creates every one. Returns how many tables were changed."""
     with owner_scope(using), connections[using].cursor() as cursor:
         role_ensure(cursor)
         grants_apply(cursor)

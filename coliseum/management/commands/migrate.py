@@ -20,6 +20,8 @@ class Command(DjangoMigrate):
             super().handle(*args, **options)
             if options.get("plan") or options.get("check_unapplied"):
                 return
-            changed = policies_apply(refresh=True, using=database)
+            changed = policies_apply(using=database)
         if options["verbosity"] >= 1:
-            self.stdout.write(f"Row-level security: tenant_isolation on {changed} tables.")
+            self.stdout.write(
+                f"Row-level security: tenant_isolation policy added or renewed on {changed} tables."
+            )
