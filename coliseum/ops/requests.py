@@ -1,6 +1,8 @@
 """Per-request figures in Redis: what the health endpoint, alerts, history and /metrics read.
 
-Each request adds to two Redis hashes for its endpoint group in ONE pipelined round trip:
+Each request adds to two Redis hashes for its endpoint group in ONE write that does not wait for Redis'
+replies (a connection per thread in `CLIENT REPLY OFF` mode: the request path no longer waits a round trip
+for its own metrics; the readers below first make sure their thread's writes are applied):
 - `ops:req:m:<minute>:<group>`: that minute's count, 5xx count, duration sum and histogram buckets
   (expire after 2 hours; the health endpoint reads the last 5 minutes);
 - `ops:req:t:<group>`: the same, cumulative, plus counts per status class (Prometheus counters).
@@ -9,9 +11,13 @@ processes and machines without prometheus_client's multiprocess directory."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+import redis
 
 from .redis import ops_redis
 
@@ -57,25 +63,62 @@ def current_minute(now: float | None = None) -> int:
     return int((time.time() if now is None else now) // 60)
 
 
+_writers = threading.local()
+
+
+def _writer() -> redis.Connection:
+    """This thread's connection for request figures, replies switched off (a new one after a fork)."""
+    conn: redis.Connection | None = getattr(_writers, "conn", None)
+    if conn is None or _writers.pid != os.getpid():
+        pool = ops_redis().connection_pool
+        conn = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": 2.0})
+        conn.connect()
+        conn.send_command("CLIENT", "REPLY", "OFF")
+        _writers.conn, _writers.pid = conn, os.getpid()
+    return conn
+
+
+def _writes_applied() -> None:
+    """Wait until Redis has applied what this thread wrote (it handles a connection's commands in order): the
+    readers call it, so a process reads its own figures, as the health check and /metrics did before."""
+    conn: redis.Connection | None = getattr(_writers, "conn", None)
+    if conn is None or _writers.pid != os.getpid():
+        return
+    try:
+        conn.send_command("CLIENT", "REPLY", "ON")
+        conn.read_response()
+        conn.send_command("CLIENT", "REPLY", "OFF")
+    except (redis.RedisError, OSError):
+        conn.disconnect()
+        _writers.conn = None
+
+
 def request_record(*, group: str, status: int, seconds: float, now: float | None = None) -> None:
-    """Count one finished request. One pipelined round trip; raises redis errors to the caller."""
+    """Count one finished request: one write, no wait for Redis' replies; raises redis errors (a broken
+    connection) to the caller, and the next call reconnects."""
     minute = current_minute(now)
     b = f"b{bucket_index(seconds)}"
-    is_error = 1 if status >= 500 else 0
     minute_key = f"ops:req:m:{minute}:{group}"
     total_key = f"ops:req:t:{group}"
-    pipe = ops_redis().pipeline(transaction=False)
-    pipe.hincrby(minute_key, "n", 1)
-    pipe.hincrby(minute_key, b, 1)
-    pipe.hincrbyfloat(minute_key, "s", seconds)
-    if is_error:
-        pipe.hincrby(minute_key, "e", 1)
-    pipe.expire(minute_key, MINUTE_TTL_SECONDS)
-    pipe.hincrby(total_key, "n", 1)
-    pipe.hincrby(total_key, b, 1)
-    pipe.hincrbyfloat(total_key, "s", seconds)
-    pipe.hincrby(total_key, f"c{status // 100}xx", 1)
-    pipe.execute()
+    commands: list[tuple[Any, ...]] = [
+        ("HINCRBY", minute_key, "n", 1),
+        ("HINCRBY", minute_key, b, 1),
+        ("HINCRBYFLOAT", minute_key, "s", seconds),
+        ("EXPIRE", minute_key, MINUTE_TTL_SECONDS),
+        ("HINCRBY", total_key, "n", 1),
+        ("HINCRBY", total_key, b, 1),
+        ("HINCRBYFLOAT", total_key, "s", seconds),
+        ("HINCRBY", total_key, f"c{status // 100}xx", 1),
+    ]
+    if status >= 500:
+        commands.append(("HINCRBY", minute_key, "e", 1))
+    conn = _writer()
+    try:
+        conn.send_packed_command(conn.pack_commands(commands))
+    except (redis.RedisError, OSError):
+        conn.disconnect()
+        _writers.conn = None
+        raise
 
 
 @dataclass
@@ -127,6 +170,7 @@ class GroupStats:
 
 def request_window_stats(*, minutes: int = 5, now: float | None = None) -> dict[str, GroupStats]:
     """Per-group figures over the last `minutes` minutes (the current one included)."""
+    _writes_applied()
     end = current_minute(now)
     pipe = ops_redis().pipeline(transaction=False)
     keys: list[str] = []
@@ -143,6 +187,7 @@ def request_window_stats(*, minutes: int = 5, now: float | None = None) -> dict[
 
 def request_totals() -> dict[str, dict[bytes, bytes]]:
     """Cumulative per-group hashes (Prometheus counters and histogram)."""
+    _writes_applied()
     pipe = ops_redis().pipeline(transaction=False)
     for group in GROUPS:
         pipe.hgetall(f"ops:req:t:{group}")

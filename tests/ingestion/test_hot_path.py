@@ -15,8 +15,7 @@ from django.db import close_old_connections
 from django.test import Client
 
 from coliseum.models import ApiKey
-from coliseum.ops.redis import ops_redis
-from coliseum.ops.requests import current_minute
+from coliseum.ops.requests import request_window_stats
 from tests.ingestion.conftest import WRITE_KEY, make_event
 from tests.ingestion.test_http import WEBHOOK, log_count, post_webhook, sign
 
@@ -31,8 +30,7 @@ def test_webhook_post_keeps_request_id_security_headers_and_metrics(
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
     assert log_count(webhook_key.tenant) == 1
-    figures = ops_redis().hgetall(f"ops:req:m:{current_minute()}:ingest")
-    assert int(figures[b"n"]) == 1
+    assert request_window_stats(minutes=1)["ingest"].requests == 1
 
 
 def test_segment_track_on_the_lean_path_answers_like_before(client: Client, write_key: ApiKey) -> None:
