@@ -281,3 +281,37 @@ def test_without_the_caller_cache_a_removed_membership_is_refused_at_once(settin
     membership.delete()
 
     assert client.get(URL).status_code == 403
+
+
+def test_a_read_arriving_while_an_expired_page_is_recomputed_gets_the_previous_copy_at_once(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leaderboards import fast
+
+    settings.LEADERBOARD_CACHE_SECONDS = 1.0
+    client, membership = member_client()
+    ArtistFactory.create(tenant=membership.tenant, external_id="ana", name="Ana")
+    at = datetime.now(UTC) - timedelta(minutes=2)
+    ingest(membership.tenant, [event("play", at=at, user="u", artist_id="ana")])
+    first = client.get(URL)
+    computed = time.monotonic()
+    ingest(membership.tenant, [event("play", at=at, user="v", artist_id="ana")])
+    time.sleep(max(0.0, computed + 1.05 - time.monotonic()))
+
+    recompute = fast.board_page_timed
+    recomputes: list[int] = []
+    during: list[Any] = []
+
+    def slow_recompute(**kwargs: Any) -> Any:
+        recomputes.append(1)
+        if len(recomputes) == 1:  # another screen's read arrives while this request recomputes the page
+            during.append(client.get(URL))
+        return recompute(**kwargs)
+
+    monkeypatch.setattr(fast, "board_page_timed", slow_recompute)
+    later = client.get(URL)
+
+    assert len(recomputes) == 1  # the second read did not recompute the page as well
+    assert during[0].status_code == 200 and during[0].content == first.content  # the previous copy
+    assert later.json()["generated_at"] > first.json()["generated_at"]
+    assert [e["score"] for e in later.json()["entries"]] == [2]
