@@ -225,6 +225,31 @@ def _exclusive_run() -> Any:
     return handle
 
 
+SETTLE_MAX_SECONDS = float(os.environ.get("BENCH_SETTLE_MAX_SECONDS", "60"))
+
+
+def _settle() -> float:
+    """Wait (bounded) until the previous section's aftermath is over: its events processed and no autovacuum
+    worker busy on the tables it filled. Otherwise a section measures its predecessor's cleanup as well (e.g.
+    autovacuum after (a)-(d)'s half a million inserts ran during (f)). Returns the seconds waited."""
+    from django.db import connection
+
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_MAX_SECONDS:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM (SELECT 1 FROM ingestion_pending LIMIT 1) AS p")
+            pending = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
+                "AND datname = current_database()"
+            )
+            vacuuming = cursor.fetchone()[0]
+        if not pending and not vacuuming:
+            break
+        time.sleep(0.5)
+    return round(time.monotonic() - started, 1)
+
+
 def main(argv: list[str]) -> int:
     selected_arg = (argv[0] if argv else "") or os.environ.get("ONLY", "")
     lock = _exclusive_run()  # held until the process exits
@@ -252,11 +277,14 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()
     try:
-        for name in selected:
+        for index, name in enumerate(selected):
+            settled = _settle() if index else 0.0
             print(f"--- section {name} ...", flush=True)
             t0 = time.monotonic()
             try:
                 figures = sections[name](ctx)
+                if index:
+                    figures["settle_wait_s"] = settled
             except Exception as exc:
                 traceback.print_exc()
                 figures = {"error": f"{type(exc).__name__}: {exc}"}
