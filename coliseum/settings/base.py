@@ -373,7 +373,7 @@ LEADERBOARD_TICKET_SECONDS = env.int("LEADERBOARD_TICKET_SECONDS", default=600) 
 LEADERBOARD_RECONCILE_HORIZON_SECONDS = env.int("LEADERBOARD_RECONCILE_HORIZON_SECONDS", default=86400)
 # The live feed's channel layer (measured in `make bench` section e; see README, leaderboards).
 CHANNEL_LAYERS["default"]["BACKEND"] = env.str(
-    "CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"
+    "CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer"
 )
 
 # --- privacy ---
