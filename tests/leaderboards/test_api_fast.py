@@ -223,18 +223,25 @@ def test_the_rate_limit_answers_the_views_429_and_counts_exactly(settings: Any) 
     assert usage_this_period(membership.tenant)["api_calls"] == 5
 
 
-def test_generated_at_advances_once_the_hot_read_cache_expires(settings: Any) -> None:
+def _read_then_play_until_expired(settings: Any) -> tuple[APIClient, Any, Any]:
+    """A 1 s hot-read cache; a board read (one play), a second read from cache, another play, and a wait until
+    the first read's page has expired. Returns the client and both reads."""
     settings.LEADERBOARD_CACHE_SECONDS = 1.0
     client, membership = member_client()
     ArtistFactory.create(tenant=membership.tenant, external_id="ana", name="Ana")
     at = datetime.now(UTC) - timedelta(minutes=2)
     ingest(membership.tenant, [event("play", at=at, user="u", artist_id="ana")])
-
     first = client.get(URL)
     computed = time.monotonic()
     again = client.get(URL)
     ingest(membership.tenant, [event("play", at=at, user="v", artist_id="ana")])
     time.sleep(max(0.0, computed + 1.05 - time.monotonic()))
+    return client, first, again
+
+
+def test_generated_at_advances_once_the_hot_read_cache_expires(settings: Any) -> None:
+    client, first, again = _read_then_play_until_expired(settings)
+
     later = client.get(URL)
 
     assert again.content == first.content  # the cached answer, generated_at unchanged
@@ -288,15 +295,7 @@ def test_a_read_arriving_while_an_expired_page_is_recomputed_gets_the_previous_c
 ) -> None:
     from leaderboards import fast
 
-    settings.LEADERBOARD_CACHE_SECONDS = 1.0
-    client, membership = member_client()
-    ArtistFactory.create(tenant=membership.tenant, external_id="ana", name="Ana")
-    at = datetime.now(UTC) - timedelta(minutes=2)
-    ingest(membership.tenant, [event("play", at=at, user="u", artist_id="ana")])
-    first = client.get(URL)
-    computed = time.monotonic()
-    ingest(membership.tenant, [event("play", at=at, user="v", artist_id="ana")])
-    time.sleep(max(0.0, computed + 1.05 - time.monotonic()))
+    client, first, _ = _read_then_play_until_expired(settings)
 
     recompute = fast.board_page_timed
     recomputes: list[int] = []
