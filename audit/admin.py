@@ -73,6 +73,19 @@ class AuditedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[ty
     """The base for every app's ModelAdmin."""
 
 
+class ReadOnlyAdminMixin:
+    """For records the console shows but never edits (logs, runs, requests): no add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def admin_site_audit_all(site: admin.AdminSite) -> list[str]:
     """Give AuditedAdminMixin to every ModelAdmin registered on `site` that lacks it; returns their
     model labels. Each instance gets a subclass of its own class, so its behaviour is otherwise unchanged."""
@@ -86,7 +99,7 @@ def admin_site_audit_all(site: admin.AdminSite) -> list[str]:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "at",
         "action",
@@ -103,12 +116,3 @@ class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ordering = ("-at", "-id")
     show_full_result_count = False  # counting a large log on every page view is slow
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from audit.admin import AuditedModelAdmin
+from audit.admin import AuditedModelAdmin, ReadOnlyAdminMixin
 from ingestion.catalog import CATALOG, METRICS
 
 from .admin_models import EventLogEntry, RollupHourly
@@ -60,20 +60,11 @@ class MetricFilter(admin.SimpleListFilter):
         return queryset.filter(metric=value) if value else queryset
 
 
-class ReadOnlyAdmin(AuditedModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 100
     actions = None  # no "delete selected"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(EventLogEntry)

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit.admin import AuditedModelAdmin
+from audit.admin import AuditedModelAdmin, ReadOnlyAdminMixin
 
 from .models import TenantBoards
 from .services import boards_rebuild_tenant
 
 
 @admin.register(TenantBoards)
-class TenantBoardsAdmin(AuditedModelAdmin):
+class TenantBoardsAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     list_display = ("slug", "name", "plan", "reporting_currency")
     search_fields = ("slug", "name")
     ordering = ("slug",)
     actions = ("rebuild_boards",)
     fields = ("slug", "name", "plan", "reporting_currency")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_rebuild_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("leaderboards.change_tenantboards"))

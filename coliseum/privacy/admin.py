@@ -3,12 +3,9 @@ views)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from audit.admin import AuditedModelAdmin
+from audit.admin import AuditedModelAdmin, ReadOnlyAdminMixin
 
 from .models import PrivacyRequest, RetentionPolicy, RetentionRun
 
@@ -22,19 +19,8 @@ class RetentionPolicyAdmin(AuditedModelAdmin):
     raw_id_fields = ("tenant",)
 
 
-class _ReadOnlyAdmin(AuditedModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(RetentionRun)
-class RetentionRunAdmin(_ReadOnlyAdmin):
+class RetentionRunAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     list_display = ("started_at", "dry_run", "backend", "moved_count", "dropped_count", "held_count")
     list_filter = ("dry_run", "backend")
     readonly_fields = [f.name for f in RetentionRun._meta.fields]
@@ -53,7 +39,7 @@ class RetentionRunAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(PrivacyRequest)
-class PrivacyRequestAdmin(_ReadOnlyAdmin):
+class PrivacyRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     list_display = ("id", "tenant", "kind", "status", "created_at", "finished_at")
     list_filter = ("kind", "status")
     # subject_encrypted is never shown, even encrypted.
