@@ -144,7 +144,9 @@ class EventCatalogListApi(APIView):
         return Response({"metrics": list(METRICS), "types": catalog_describe(), "custom_prefix": "custom."})
 
 
-def _parse_moment(value: str | None, name: str, zone: ZoneInfo) -> datetime | None:
+def moment_parse(value: str | None, name: str, zone: ZoneInfo) -> datetime | None:
+    """A `from`/`to` query value: a date (midnight in `zone`) or an RFC 3339 time (`zone` when it has no
+    offset), in UTC; None when absent. Shared by the KPI, funnel and attribution endpoints."""
     if not value:
         return None
     try:
@@ -155,7 +157,7 @@ def _parse_moment(value: str | None, name: str, zone: ZoneInfo) -> datetime | No
         raise ApplicationError(
             f"`{name}` must be a date (YYYY-MM-DD) or an RFC 3339 time.",
             code="invalid",
-            details={name: value},
+            details={name: value[:100]},
         ) from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
@@ -224,9 +226,9 @@ class KpiSeriesApi(TenantApi):
                 "Attributed revenue", lambda e: e.funnels, feature="funnels", current_plan=ent.plan
             )
         now = datetime.now(UTC)
-        end = _parse_moment(request.query_params.get("to"), "to", zone) or now
+        end = moment_parse(request.query_params.get("to"), "to", zone) or now
         default_span = timedelta(hours=24) if period == "hourly" else timedelta(days=7)
-        start = _parse_moment(request.query_params.get("from"), "from", zone) or end - default_span
+        start = moment_parse(request.query_params.get("from"), "from", zone) or end - default_span
         if start >= end:
             raise ApplicationError("`from` must be before `to`.", code="invalid")
         span_units = (end - start) / (timedelta(hours=1) if period == "hourly" else timedelta(days=1))
@@ -278,8 +280,8 @@ class KpiSummaryApi(TenantApi):
     )
     def get(self, request: Request) -> Response:
         zone = ZoneInfo(self.tenant.timezone)
-        end = _parse_moment(request.query_params.get("to"), "to", zone) or datetime.now(UTC)
-        start = _parse_moment(request.query_params.get("from"), "from", zone) or end - timedelta(days=7)
+        end = moment_parse(request.query_params.get("to"), "to", zone) or datetime.now(UTC)
+        start = moment_parse(request.query_params.get("from"), "from", zone) or end - timedelta(days=7)
         if start >= end or end - start > timedelta(days=3660):
             raise ApplicationError("`from` must be before `to` (at most 10 years).", code="invalid")
         metric = request.query_params.get("metric", "plays")

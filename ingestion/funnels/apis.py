@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from drf_spectacular.types import OpenApiTypes
@@ -16,6 +16,7 @@ from billing.entitlements import entitlements_for, plan_required
 from coliseum.errors import ApplicationError, NotFoundError
 from coliseum.models import Artist, Tenant
 from coliseum.tenancy import TenantApi
+from ingestion.apis import moment_parse
 from ingestion.catalog import CATALOG
 from ingestion.funnels.selectors import FunnelStep, attribution_summary, funnel_compute
 
@@ -55,20 +56,6 @@ def funnels_gate(tenant: Tenant) -> None:
         raise plan_required(
             "Funnels and attribution", lambda e: e.funnels, feature="funnels", current_plan=ent.plan
         )
-
-
-def moment_parse(value: str | None, name: str, zone: ZoneInfo) -> datetime | None:
-    if not value:
-        return None
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), tzinfo=zone).astimezone(UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise _invalid(
-            f"`{name}` must be a date (YYYY-MM-DD) or an RFC 3339 time.", **{name: value[:100]}
-        ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def range_parse(request: Request, tenant: Tenant) -> tuple[datetime, datetime]:
