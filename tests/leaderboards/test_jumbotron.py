@@ -21,6 +21,7 @@ from django.test import Client
 from coliseum.models import Membership
 from coliseum.rls import system_scope
 from leaderboards.views import share_link_sign
+from tests.browser import chromium_launch
 from tests.factories import ArtistFactory, MembershipFactory, ShowFactory, TenantFactory
 
 from .conftest import event, ingest
@@ -160,17 +161,6 @@ def daphne_server() -> Iterator[str]:
             process.wait()
 
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(180)
@@ -200,7 +190,7 @@ def test_the_jumbotron_changes_live_as_votes_are_ingested(
     )
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium_launch(p)
         try:
             page = browser.new_page()
             page.goto(f"{live_server.url}/jumbotron/?share={link}")

@@ -9,17 +9,8 @@ from pytest_django.live_server_helper import LiveServer
 
 from coliseum.ops.history import history_record
 from coliseum.ops.requests import current_minute
+from tests.browser import chromium_launch
 from tests.factories import UserFactory
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.mark.browser
@@ -43,7 +34,7 @@ def test_staff_login_shows_the_dashboard_with_its_charts(live_server: LiveServer
         )
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium_launch(pw)
         try:
             page = browser.new_page()
             # when the operator logs into the admin

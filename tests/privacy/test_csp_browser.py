@@ -6,17 +6,8 @@ from __future__ import annotations
 import pytest
 from pytest_django.live_server_helper import LiveServer
 
+from tests.browser import chromium_launch
 from tests.factories import UserFactory
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.mark.browser
@@ -27,7 +18,7 @@ def test_pages_run_without_csp_violations(live_server: LiveServer) -> None:
 
     UserFactory.create(username="csp-operator", is_staff=True, is_superuser=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium_launch(pw)
         try:
             page = browser.new_page()
             violations: list[str] = []
