@@ -61,18 +61,15 @@ class Target:
 
 
 def target_from_settings(alias: str = "default") -> Target:
-    db = connections[alias].settings_dict
-    return Target(
-        name=str(db["NAME"]),
-        user=str(db.get("USER") or ""),
-        password=str(db.get("PASSWORD") or ""),
-        host=str(db.get("HOST") or ""),
-        port=str(db.get("PORT") or ""),
-    )
+    return _target(connections[alias].settings_dict)
 
 
 def target_from_url(url: str) -> Target:
-    db = environ.Env.db_url_config(url)
+    return _target(environ.Env.db_url_config(url))
+
+
+def _target(db: Any) -> Target:
+    """From a Django DATABASES entry (settings, or django-environ's parse of a URL)."""
     return Target(
         name=str(db["NAME"]),
         user=str(db.get("USER") or ""),
