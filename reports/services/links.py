@@ -1,7 +1,9 @@
 """Signed share links `/r/<token>` and the authenticated download URL.
 
-The token is `django.core.signing` over {report id, expiry}; it is derived, so nothing secret is stored and
-the same report always yields the same link. A tampered token fails the signature (404); a valid one past
+The token is a `django.core.signing.Signer` signature over {report id, expiry}, with no signing time in it:
+it is derived, so nothing secret is stored and the same report always yields the same link (the API, the
+e-mail and the PDF's QR code agree, whenever each was made). Links issued before, signed with a timestamp
+by `signing.dumps`, are still read. A tampered token fails the signature (404); a valid one past
 its expiry answers 410; a one-time link is claimed with one conditional UPDATE (`... WHERE share_used_at IS
 NULL`), so of two concurrent downloads exactly one wins."""
 
@@ -40,7 +42,14 @@ def share_token(*, report: Report) -> str | None:
     if report.share_expires_at is None:
         return None
     payload = {"r": report.pk, "e": int(report.share_expires_at.timestamp())}
-    return signing.dumps(payload, salt=SHARE_SALT)
+    return signing.Signer(salt=SHARE_SALT).sign_object(payload)
+
+
+def _share_payload(token: str) -> object:
+    if token.count(":") == 2:
+        # A link issued before links were deterministic: `signing.dumps` wrote payload:time:signature.
+        return signing.loads(token, salt=SHARE_SALT)
+    return signing.Signer(salt=SHARE_SALT).unsign_object(token)
 
 
 def share_url(*, report: Report) -> str | None:
@@ -62,7 +71,7 @@ class ShareClaim:
 def share_link_use(*, token: str, request: HttpRequest, now: datetime | None = None) -> ShareClaim:
     """Validate a share token and claim one use of it (audited). Raises NotFound / LinkExpired / LinkUsed."""
     try:
-        payload = signing.loads(token, salt=SHARE_SALT)
+        payload = _share_payload(token)
         report_id, expires_ts = int(payload["r"]), int(payload["e"])
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise NotFoundError("No such link.") from exc

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import signing
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -17,7 +19,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEntry
 from coliseum.models import Tenant
 from reports.models import Report
-from reports.services.links import share_token
+from reports.services.links import SHARE_SALT, share_token
 from tests.factories import ArtistFactory, MembershipFactory, TenantFactory
 from tests.reports.conftest import period, render
 
@@ -63,6 +65,39 @@ def test_share_link_serves_the_pdf_without_login_and_is_audited(
     assert AuditEntry.objects.filter(action="report.share_link_used", target_id=str(report.pk)).count() == 1
     # and a reusable link keeps working
     assert Client().get(path).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_report_has_one_share_link_whenever_it_is_asked_for(
+    owner_client: APIClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a ready report shared for an hour, and its link as the API gives it now
+    report = shared_report(owner_client, tenant, expires_in=3600)
+    first = share_path(owner_client, report)
+
+    # when it is asked for again a minute later (the e-mail and the PDF's QR code are made at other times)
+    later = time.time() + 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    again = share_path(owner_client, report)
+
+    # then it is the same link, and it works
+    assert again == first
+    assert Client().get(first).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_link_issued_with_a_signing_time_still_opens(owner_client: APIClient, tenant: Tenant) -> None:
+    # given a link as issued before links were deterministic (signing.dumps adds the time it was signed)
+    report = shared_report(owner_client, tenant, expires_in=3600)
+    assert report.share_expires_at is not None
+    payload = {"r": report.pk, "e": int(report.share_expires_at.timestamp())}
+    legacy = signing.dumps(payload, salt=SHARE_SALT)
+
+    # when it is opened, then the report is served
+    assert Client().get(f"/r/{legacy}").status_code == 200
+    # and the same token with a changed character is refused
+    tampered = legacy[:-3] + ("AAA" if not legacy.endswith("AAA") else "BBB")
+    assert Client().get(f"/r/{tampered}").status_code == 404
 
 
 @pytest.mark.django_db
