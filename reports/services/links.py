@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -45,7 +46,7 @@ def share_token(*, report: Report) -> str | None:
     return signing.Signer(salt=SHARE_SALT).sign_object(payload)
 
 
-def _share_payload(token: str) -> object:
+def _share_payload(token: str) -> Any:
     if token.count(":") == 2:
         # A link issued before links were deterministic: `signing.dumps` wrote payload:time:signature.
         return signing.loads(token, salt=SHARE_SALT)
