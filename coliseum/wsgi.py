@@ -1,10 +1,27 @@
 import gc
 import os
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.core.wsgi import get_wsgi_application
+from django.http import HttpResponse
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coliseum.settings.local")
-application = get_wsgi_application()
+_django = get_wsgi_application()
+
+
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Django's handler, handing a complete (non-streaming) response to the server as one list of bytes.
+    Django returns the response object itself, an iterable the server must walk chunk by chunk and then close;
+    granian sends a list in one step (`response_bytes`) instead of iterating it from Rust under the GIL. The
+    response is closed here, as the server would after sending (request_finished: connections are tidied)."""
+    response = _django(environ, start_response)
+    if not isinstance(response, HttpResponse):
+        return response  # streaming and file responses keep their iterator (and wsgi.file_wrapper)
+    try:
+        return [response.content]
+    finally:
+        response.close()
 
 
 def _freeze_startup_objects() -> None:
