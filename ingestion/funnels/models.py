@@ -52,10 +52,8 @@ class AttributedConversion(models.Model):
             )
         ]
         indexes = [
-            # Late touches look up the conversions they may take over: same fan, same artist, later time.
-            models.Index(
-                fields=["tenant", "user_id", "artist_id", "conversion_at"], name="funnels_conv_user"
-            ),
+            # Late touches look up the conversions they may take over (same fan, same artist, later time)
+            # through `funnels_conv_fan`, an expression index created in migration 0005 (plain SQL).
             models.Index(fields=["tenant", "conversion_at"], name="funnels_conv_time"),
         ]
 

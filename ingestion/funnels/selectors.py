@@ -29,8 +29,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from ingestion.catalog import CATALOG
+from ingestion.funnels.models import AttributedConversion
 
 
 @dataclass(frozen=True)
@@ -303,3 +305,17 @@ def attributed_revenue_buckets(
             [*bucket_params, tenant_id, currency, artist_id, artist_id, start, end, start, end],
         )
         return {b: int(total) for b, total in cursor.fetchall() if total}
+
+
+def fan_key(tenant_id: int, user_id: str) -> str:
+    """A fan of a tenant as one value: funnels_attributedconversion.fan_key, generated as
+    `tenant_id::text || ':' || user_id` (funnels migration 0005), the key of its fan index."""
+    return f"{int(tenant_id)}:{user_id}"
+
+
+def fan_conversions(*, tenant_id: int, user_id: str) -> QuerySet[AttributedConversion]:
+    """One fan's conversion rows, found through the fan index rather than every row of the tenant (the model
+    does not declare the generated column, so the condition is spelled in SQL)."""
+    return AttributedConversion.objects.filter(tenant_id=tenant_id, user_id=user_id).extra(
+        where=["fan_key = %s"], params=[fan_key(tenant_id, user_id)]
+    )

@@ -4,8 +4,11 @@ Owned here (plain SQL next to the tables, see the STYLE guide); the privacy app 
 
 Erasure runs in ONE transaction holding the tenant's advisory lock exclusively (processing holds it shared,
 backfill exclusively), so no increment for that tenant is in flight while the touched buckets are rebuilt:
-1. the subject's log rows (hot partitions and the `archive` schema), their queue rows, their dedupe keys,
-   their identify traits, listener rows and counted votes are deleted;
+1. the subject's log rows (hot partitions and the `archive` schema), their dedupe keys, their identify
+   traits, listener rows and counted votes are deleted. Their queued log ids stay in the queue rows they
+   share with other fans' events: processing takes the tenant's lock before it joins a claimed row to the
+   log, so it finds those log rows gone and skips them (processing.py, _PICK_SQL), and this transaction
+   never waits on a queue row a batch has locked;
 2. every hour bucket that held one of their log rows is recomputed from the REMAINING raw events (hot and
    archive; rows still queued are left to the processor, exactly as the backfill path does), including the
    bucket's listener rows, so unique-listener counts drop by one where the subject was the only play;
@@ -127,9 +130,9 @@ def _attributions(tenant_id: int, user_id: str) -> list[dict[str, Any]]:
 
     if not apps.is_installed("ingestion.funnels"):
         return []
-    from ingestion.funnels.models import AttributedConversion
+    from ingestion.funnels.selectors import fan_conversions
 
-    rows = AttributedConversion.objects.filter(tenant_id=tenant_id, user_id=user_id).order_by("conversion_at")
+    rows = fan_conversions(tenant_id=tenant_id, user_id=user_id).order_by("conversion_at")
     fields = [
         "artist_id",
         "conversion_event_id",
@@ -199,11 +202,6 @@ def subject_erase(*, tenant_id: int, user_id: str) -> ErasureResult:
                 result.events = len(rows)
             else:
                 result.archived_events = len(rows)
-            if rows:
-                cursor.execute(
-                    "DELETE FROM ingestion_pending WHERE tenant_id = %s AND event_pk = ANY(%s)",
-                    [tenant_id, [r[0] for r in rows]],
-                )
             event_ids.extend(r[1] for r in rows)
             buckets.update(hour_floor(r[2]) for r in rows)
         cursor.execute(

@@ -294,3 +294,27 @@ def test_an_operator_sets_the_lookback_in_the_admin(tenant: Tenant, client: Any)
     assert response.status_code == 302
     assert AttributionSettings.objects.get(tenant=tenant).lookback_days == 14
     assert client.get("/admin/funnels/attributedconversion/").status_code == 200
+
+
+def test_applying_already_processed_events_again_changes_nothing(tenant: Tenant) -> None:
+    # given a play and a purchase, processed (the processor recorded the play as a touch and credited it)
+    play = event(PLAY, at=timedelta(hours=-2))
+    spend = event(SPEND, amount_minor=900, currency="EUR")
+    refs = ingest(tenant, [play, spend])
+    assert _touches(tenant) == {spend["event_id"]: play["event_id"]}
+    touches_before = _touch_rows(tenant)
+    # when the same events are applied again (the touch is already recorded: the plain insert meets it)
+    attribution_apply(tenant_id=tenant.pk, events=refs)
+    attribution_apply(tenant_id=tenant.pk, events=refs)
+    # then nothing failed, no touch is recorded twice and the credit is unchanged
+    assert _touch_rows(tenant) == touches_before == 1
+    assert _touches(tenant) == {spend["event_id"]: play["event_id"]}
+    assert AttributedConversion.objects.get(tenant=tenant).amount_minor == 900
+
+
+def _touch_rows(tenant: Tenant) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM funnels_touch WHERE tenant_id = %s", [tenant.pk])
+        return int(cursor.fetchone()[0])
