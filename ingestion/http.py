@@ -1,9 +1,10 @@
 """The two raw ingestion endpoints: the signed Passport webhook and the Segment-compatible API.
 
-Hot path: plain functions over Django's HttpRequest (bodies read once, parsed with orjson, no DRF parsing),
-wrapped by thin APIViews in apis.py only so they appear in the OpenAPI schema. Every whole-request failure
-answers the error envelope: 400 malformed, 401 bad key or signature, 413 too large, 415 wrong content type,
-429 rate limited (Retry-After, X-RateLimit-Reset). Never a 500 on any input."""
+Hot path: plain functions over Django's HttpRequest (bodies read once, parsed with orjson, or for a webhook
+batch decoded and validated by msgspec straight from the bytes; no DRF parsing), wrapped by thin APIViews in
+apis.py only so they appear in the OpenAPI schema. Every whole-request failure answers the error envelope:
+400 malformed, 401 bad key or signature, 413 too large, 415 wrong content type, 429 rate limited
+(Retry-After, X-RateLimit-Reset). Never a 500 on any input."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 from django.conf import settings
 from django.db import connection
@@ -36,6 +38,7 @@ from coliseum.rls import request_scope, request_tenant_set
 from ingestion.catalog import CATALOG, snake_case_keys
 from ingestion.ratelimit import rate_limit_take
 from ingestion.services import event_batch_ingest
+from ingestion.services.ingest import EventRow, passport_events_prevalidate
 from ingestion.services.stats import stats_count
 
 logger = logging.getLogger(__name__)
@@ -169,6 +172,23 @@ def _webhook(request: HttpRequest) -> HttpResponse:
         raise AuthenticationError("Unknown key or bad signature.", code="bad_signature")
     key = found[0]
     request_tenant_set(key.tenant_id)
+    fast = _webhook_events_fast(body)
+    events, raw_events = fast if fast is not None else (_webhook_events(body), None)
+    _rate_limit(key.tenant, key.key_id, len(events))
+    oversize = _oversize_indexes(events, len(body), raw_events)
+    result = event_batch_ingest(
+        tenant=key.tenant,
+        events=[e for i, e in enumerate(events) if i not in oversize] if oversize else events,
+        source="passport",
+    )
+    rejected = _merge_rejected(events, oversize, result.rejected)
+    _key_touch(key)
+    return _json_response(
+        {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected}, 202
+    )
+
+
+def _webhook_events(body: bytes) -> list[Any]:
     payload = _parse_json(body)
     if isinstance(payload, dict) and "events" in payload:
         events = payload["events"]
@@ -183,25 +203,56 @@ def _webhook(request: HttpRequest) -> HttpResponse:
             f"At most {settings.INGEST_WEBHOOK_MAX_EVENTS} events a request.",
             details={"limit_events": settings.INGEST_WEBHOOK_MAX_EVENTS},
         )
-    _rate_limit(key.tenant, key.key_id, len(events))
-    oversize = _oversize_indexes(events, len(body))
-    result = event_batch_ingest(
-        tenant=key.tenant, events=[e for i, e in enumerate(events) if i not in oversize], source="passport"
-    )
-    rejected = _merge_rejected(events, oversize, result.rejected)
-    _key_touch(key)
-    return _json_response(
-        {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected}, 202
-    )
+    return events
 
 
-def _oversize_indexes(events: list[Any], body_size: int) -> dict[int, str]:
+class _WebhookBatch(msgspec.Struct, forbid_unknown_fields=True):
+    events: list[msgspec.Raw]
+
+
+_BATCH_DECODER = msgspec.json.Decoder(_WebhookBatch)
+_BATCH_FRAME = len(b'{"events":[]}')
+
+
+def _webhook_events_fast(body: bytes) -> tuple[list[Any], list[msgspec.Raw]] | None:
+    """The events of a `{"events": [...]}` body through the fast path (passport_events_prevalidate), with
+    each event's raw JSON; None for any other body, which _webhook_events then parses as always (for the same
+    answer to malformed JSON, another shape or too many events)."""
+    try:
+        raw_events = _BATCH_DECODER.decode(body).events
+    except (msgspec.DecodeError, ValueError, RecursionError):  # ValueError: bad UTF-8
+        return None
+    if len(raw_events) > settings.INGEST_WEBHOOK_MAX_EVENTS:
+        return None
+    escapes = b"\\" in body
+    # msgspec skips over a key given twice without all of orjson's checks (the last one wins in both): the
+    # body must be the one "events" list and nothing else (compact JSON, whose length then adds up exactly),
+    # or name "events" once and have no escape that could spell it another way.
+    compact = len(body) == _BATCH_FRAME + sum(map(len, raw_events)) + max(len(raw_events) - 1, 0)
+    if not compact and (escapes or body.count(b'"events"') != 1):
+        return None
+    events = passport_events_prevalidate(raw_events, escapes=escapes)
+    return None if events is None else (events, raw_events)
+
+
+def _oversize_indexes(
+    events: list[Any], body_size: int, raw_events: list[msgspec.Raw] | None
+) -> dict[int, str]:
     limit = settings.INGEST_EVENT_MAX_BYTES
     if body_size <= limit:
         return {}  # no single event can be bigger than the whole body
-    return {
-        i: f"event: larger than {limit} bytes" for i, e in enumerate(events) if len(orjson.dumps(e)) > limit
-    }
+    oversize: dict[int, str] = {}
+    for i, event in enumerate(events):
+        if isinstance(event, EventRow) and raw_events is not None:
+            # An event the fast path accepted is measured as orjson writes its parsed form, like any other.
+            # orjson never writes one of its strings, numbers or keys longer than they came, so its raw
+            # length plus its context as rewritten bounds that: only an event near the limit is parsed.
+            if len(raw_events[i]) + len(event.context) <= limit:
+                continue
+            event = orjson.loads(memoryview(raw_events[i]))
+        if len(orjson.dumps(event)) > limit:
+            oversize[i] = f"event: larger than {limit} bytes"
+    return oversize
 
 
 def _merge_rejected(
@@ -217,6 +268,8 @@ def _merge_rejected(
 
 
 def _id_of(event: Any, field: str = "event_id") -> str | None:
+    if isinstance(event, EventRow):
+        return event.event_id
     value = event.get(field) if isinstance(event, dict) else None
     return value if isinstance(value, str) and len(value) <= 200 else None
 
@@ -311,7 +364,10 @@ def _segment_envelope(
         event_type = "custom.segment.identify"
         raw_traits = message.get("traits")
         traits = raw_traits if isinstance(raw_traits, dict) else {}
-        if b"\\u0000" in orjson.dumps(traits):
+        encoded = _json_or_none(traits)
+        if encoded is None:
+            return None, "traits: nested too deeply", None
+        if b"\\u0000" in encoded:
             return None, "traits: NUL characters are not allowed", None
         properties = {}  # traits live in ingestion_person (export / erasure), not in the append-only log
     elif call in ("page", "screen"):
@@ -335,6 +391,15 @@ def _segment_envelope(
         "context": context,
     }
     return event, None, traits
+
+
+def _json_or_none(value: Any) -> bytes | None:
+    """`value` as orjson writes it, or None for what it cannot write (JSON nested past 254 levels parses but
+    does not serialize): such a message is rejected alone, never a 500."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
 
 
 def _persons_upsert(tenant: Tenant, traits: dict[str, dict[str, Any]]) -> None:
@@ -389,11 +454,12 @@ def _segment(request: HttpRequest, call: str | None) -> HttpResponse:
     call_limit = settings.INGEST_SEGMENT_CALL_MAX_BYTES
     pre: dict[int, str] = {}
     if len(body) > call_limit:
-        pre = {
-            i: f"message: larger than {call_limit} bytes"
-            for i, m in enumerate(messages)
-            if len(orjson.dumps(m)) > call_limit
-        }
+        for i, m in enumerate(messages):
+            encoded = _json_or_none(m)
+            if encoded is None:
+                pre[i] = "message: nested too deeply"
+            elif len(encoded) > call_limit:
+                pre[i] = f"message: larger than {call_limit} bytes"
     events: list[dict[str, Any]] = []
     kept: list[int] = []
     traits: dict[str, dict[str, Any]] = {}

@@ -239,7 +239,11 @@ def show_round_votes(*, tenant_id: int, show_id: int, round: int | None = None) 
 def ingest_stats() -> dict[str, Any]:
     """For the health endpoint: accepted in the last 1 / 5 minutes, events/s, ingest lag, rejects."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT extract(epoch FROM now() - min(received_at)), count(*) FROM ingestion_pending")
+        # A queue row holds one request's events: the backlog in events is the sum of their counts.
+        cursor.execute(
+            "SELECT extract(epoch FROM now() - min(received_at)), coalesce(sum(event_count), 0) "
+            "FROM ingestion_pending"
+        )
         row = cursor.fetchone()
     lag = float(row[0]) if row and row[0] is not None else 0.0
     accepted_5m = stats_read(kind="accepted", minutes=5)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
+
+logger = logging.getLogger(__name__)
 
 
 def timescale_enabled() -> bool:
@@ -39,9 +42,47 @@ def partition_ensure(*, month: date) -> bool:
     return created
 
 
+# The prune's index: a BRIN over received_at with this many heap pages a range (migration 0004).
+KEY_RECEIVED_INDEX = "ingestion_event_key_received"
+KEY_RECEIVED_PAGES_PER_RANGE = 128
+
+
 def dedupe_keys_expire(*, days: int) -> int:
+    """Drop the dedupe keys received more than `days` ago; returns how many.
+
+    The delete finds them through the BRIN on received_at (a bitmap scan of the block ranges whose summary
+    reaches below the cutoff). A range's summary only ever widens: once VACUUM lets new keys reuse the pages
+    a prune emptied, the range would keep claiming its old minimum and every later prune would read it again
+    (after one dedupe window, the whole table, daily). So the ranges this prune deleted from are desummarized;
+    the VACUUM its deletes trigger summarizes them again from the keys they hold by then."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM ingestion_event_key WHERE received_at < now() - make_interval(days => %s)", [days]
+            """
+            WITH gone AS (
+                DELETE FROM ingestion_event_key WHERE received_at < now() - make_interval(days => %s)
+                RETURNING ctid
+            )
+            SELECT (ctid::text::point)[0]::bigint / %s, count(*) FROM gone GROUP BY 1
+            """,
+            [days, KEY_RECEIVED_PAGES_PER_RANGE],
         )
-        return cursor.rowcount
+        ranges = cursor.fetchall()
+    if ranges:
+        _key_ranges_desummarize([int(r) * KEY_RECEIVED_PAGES_PER_RANGE for r, _ in ranges])
+    return sum(int(n) for _, n in ranges)
+
+
+def _key_ranges_desummarize(first_blocks: list[int]) -> None:
+    from coliseum.rls import owner_scope
+
+    try:
+        # brin_desummarize_range is the index owner's. Without it (a DATABASE_URL that is only a member of the
+        # application role) the keys are still pruned; later prunes just read more of the table.
+        with owner_scope(), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM unnest(%s::bigint[]) AS b(block), "
+                "brin_desummarize_range(%s::regclass, b.block)",
+                [first_blocks, KEY_RECEIVED_INDEX],
+            )
+    except DatabaseError:
+        logger.warning("dedupe-key index ranges not desummarized; later prunes read more of the table")

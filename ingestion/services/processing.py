@@ -1,10 +1,11 @@
 """The processor: turns queued log rows into hourly rollups, unique-listener rows and counted votes.
 
 Exactly-once, with any number of worker processes:
-- A batch is claimed by locking queue rows FOR UPDATE SKIP LOCKED and deleting exactly those (workers never
-  see each other's rows; see _PICK_SQL). The claim, the rollup upserts, the listener and vote rows and the
-  attribution rows all commit in ONE transaction: a worker killed at any point rolls back and its rows are
-  pending again; nothing is half-applied.
+- A batch is claimed by locking queue rows (one per ingest statement, its events' log ids in an array) FOR
+  UPDATE SKIP LOCKED and deleting exactly those (workers never see each other's rows; see _PICK_SQL). The
+  claim, the rollup upserts, the listener and vote rows and the attribution rows all commit in ONE
+  transaction: a worker killed at any point rolls back and its rows are pending again; nothing is
+  half-applied.
 - Writes go to each table in sorted key order, so concurrent batches lock rows in the same order (no
   deadlock cycles); a deadlock that slips through anyway is retried (the transaction rolled back whole).
 - Votes: a fan's vote counts once per (show, round). "First" means the EARLIEST occurred_at (ties: smallest
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -70,24 +72,40 @@ _SELECT_COLUMNS = """e.id, e.tenant_id, e.event_id, e.type, e.occurred_at, e.use
     e.city, e.amount_minor, e.currency, (e.properties->>'duration_seconds')::bigint,
     (e.properties->>'weight')::int, (e.properties->>'round')::int"""
 
-# A batch is claimed in two statements: lock the queue rows (SKIP LOCKED), then delete exactly those ids,
-# given as an array constant. Not `DELETE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`: once
-# the queue table has been analyzed while (nearly) empty, which autovacuum does often on a queue, the planner
-# turns that IN into a nested-loop semi join that re-runs the locking LIMIT subquery once per queue row:
-# quadratic time, and the LIMIT no longer bounds the batch (measured: a 4,000-row queue took 6.9 s to claim,
-# all of it in one "batch" of 2,000). A join against a CTE of the picked ids fares no better (estimated at one
-# row each side, it scans the whole queue for every picked id). The delete scans the primary key over the
-# picked ids' range (other workers' rows in it stay: the array is the filter). `id + 0` keeps the array out of
-# the index condition: as one, the planner costs 2,000 index descents and prefers a full scan of the queue
-# (O(backlog) per batch). Unprepared (`prepare=False`), so it is planned with the real values every time.
-_PICK_SQL = "SELECT id FROM ingestion_pending ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+# A batch is claimed in steps. First the queue rows (one per ingest statement) are locked FOR UPDATE SKIP
+# LOCKED in id order, a few at a time (_rows_pick), until their events reach the batch size: at least one row,
+# and a row is taken whole, so a batch can pass the size by less than one request's events (a request or
+# import chunk is bounded by INGEST_*_MAX_EVENTS / --chunk; splitting a row would rewrite its arrays, the very
+# per-event write this layout saves). Then the tenants' advisory locks are taken, and only then are exactly
+# the picked rows deleted, their arrays unnested and joined to the log by (id, occurred_at): a fan erased
+# meanwhile (erasure.py holds the tenant's lock exclusively and leaves the queue alone) has no log rows left
+# for the join to find, so an erased event is never counted, and the erasure never waits on a row this batch
+# locked (no lock cycle).
+# Why not `DELETE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`: once the queue table has been
+# analyzed while (nearly) empty, which autovacuum does often on a queue, the planner turns that IN into a
+# nested-loop semi join that re-runs the locking LIMIT subquery once per queue row: quadratic time, and the
+# LIMIT no longer bounds the batch (measured: a 4,000-row queue took 6.9 s to claim, all of it in one "batch"
+# of 2,000). A join against a CTE of the picked ids fares no better (estimated at one row each side, it scans
+# the whole queue for every picked id). So the ids travel as an array constant, and the delete scans the
+# primary key over the picked ids' range (other workers' rows in it stay: the array is the filter). `id + 0`
+# keeps the array out of the index condition: as one, the planner costs one index descent per id and may
+# prefer a full scan of the queue (O(backlog) per batch). Unprepared (`prepare=False`), so it is planned with
+# the real values every time; the join to the log stays a nested loop of primary-key probes whatever the
+# queue's statistics say (checked with EXPLAIN on a queue analyzed empty: the unnest is estimated at 10
+# events a row, the log at millions of rows).
+_PICK_SQL = (
+    "SELECT id, tenant_id, event_count FROM ingestion_pending WHERE id > %s ORDER BY id LIMIT %s "
+    "FOR UPDATE SKIP LOCKED"
+)
 _CLAIM_SQL = """
 WITH claimed AS (
     DELETE FROM ingestion_pending WHERE id >= %s AND id <= %s AND id + 0 = ANY(%s::bigint[])
-    RETURNING event_pk, occurred_at, received_at
+    RETURNING event_pks, occurred_ats, received_at
 )
 SELECT {columns}, c.received_at, {source}
-FROM claimed c JOIN ingestion_event e ON e.id = c.event_pk AND e.occurred_at = c.occurred_at
+FROM claimed c
+CROSS JOIN LATERAL unnest(c.event_pks, c.occurred_ats) AS q(event_pk, occurred_at)
+JOIN ingestion_event e ON e.id = q.event_pk AND e.occurred_at = q.occurred_at
 """
 
 
@@ -265,18 +283,46 @@ def _row_to_event(row: tuple[Any, ...]) -> LoggedEvent:
     return LoggedEvent(*padded)
 
 
-def _batch_process(limit: int) -> tuple[int, dict[int, list[Contribution]], list[int]]:
+def _rows_pick(cursor: psycopg.Cursor[Any], limit: int) -> tuple[list[int], set[int]]:
+    """Lock queue rows in id order until their events reach `limit` (see _PICK_SQL): their ids (ascending)
+    and tenants. The first step locks one row; each next one as many rows as the events still wanted take at
+    the average row size seen so far, so a batch of 100-event requests costs two or three round trips and
+    few rows are locked beyond the ones claimed (those stay queued, skipped by other workers until this
+    transaction ends)."""
+    ids: list[int] = []
+    tenants: set[int] = set()
+    events = 0
+    after = 0
+    want = 1
+    while events < limit:
+        cursor.execute(_PICK_SQL, [after, want], binary=True)
+        rows = cursor.fetchall()
+        for row_id, tenant_id, count in rows:
+            if events >= limit:
+                break
+            ids.append(row_id)
+            tenants.add(tenant_id)
+            events += count
+        if len(rows) < want:
+            break  # no more unlocked rows
+        after = rows[-1][0]
+        want = max(1, math.ceil((limit - events) * len(ids) / events))
+    return ids, tenants
+
+
+def _batch_process(limit: int) -> tuple[int, int, dict[int, list[Contribution]], list[int]]:
+    """(queue rows claimed, events processed, board contributions, lag samples) of one batch."""
     contributions: dict[int, list[Contribution]] = defaultdict(list)
     lag_ms: list[int] = []
     with transaction.atomic(), _cursor() as cursor:
-        cursor.execute(_PICK_SQL, [limit], binary=True)
-        picked = [r[0] for r in cursor.fetchall()]
+        picked, tenants = _rows_pick(cursor, limit)
         if not picked:
-            return 0, {}, []
+            return 0, 0, {}, []
+        # The tenants' locks before the claim reads the log: see _PICK_SQL (erasure).
+        for tenant_id in sorted(tenants):
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [TENANT_LOCK_NAMESPACE, tenant_id])
         cursor.execute(_claim_sql(), [picked[0], picked[-1], picked], binary=True, prepare=False)
         events = [_row_to_event(r) for r in cursor.fetchall()]
-        for tenant_id in sorted({e.tenant_id for e in events}):
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [TENANT_LOCK_NAMESPACE, tenant_id])
         cutoff = datetime.now(UTC) - timedelta(days=settings.INGEST_LATE_HORIZON_DAYS)
         lineups = lineups_load(
             e.show_id
@@ -346,7 +392,7 @@ def _batch_process(limit: int) -> tuple[int, dict[int, list[Contribution]], list
             for e in events[::step]
             if e.received_at is not None
         ]
-    return len(events), contributions, lag_ms
+    return len(picked), len(events), contributions, lag_ms
 
 
 def _attribution_apply(events: list[LoggedEvent]) -> None:
@@ -379,21 +425,26 @@ def contributions_publish(contributions: dict[int, list[Contribution]]) -> None:
 
 
 def processing_batch_run(*, limit: int | None = None) -> int:
-    """Claim and process one batch; returns how many log rows it consumed. Deadlocks/serialisation failures
-    roll the batch back whole and are retried a few times."""
+    """Claim and process one batch of about `limit` events (whole queue rows: see _PICK_SQL); returns how
+    many log rows it consumed (an erased fan's queued events are not among them). Deadlocks/serialisation
+    failures roll the batch back whole and are retried a few times."""
     size = limit or settings.INGEST_PROCESS_BATCH_SIZE
-    for attempt in range(5):
+    attempt = 0
+    while True:
         try:
-            count, contributions, lag_ms = _batch_process(size)
+            rows, count, contributions, lag_ms = _batch_process(size)
         except (OperationalError, psycopg.errors.DeadlockDetected) as exc:
-            if "deadlock" not in str(exc).lower() or attempt == 4:
+            attempt += 1
+            if "deadlock" not in str(exc).lower() or attempt == 5:
                 raise
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(0.05 * attempt)
             continue
         contributions_publish(contributions)
         lag_samples_record(lag_ms)
-        return count
-    return 0
+        if count or not rows:
+            return count
+        # Every event of the claimed rows was erased meanwhile: nothing to count, but more may be queued and
+        # callers read 0 as "the queue is empty", so claim the next batch.
 
 
 def processing_run_pending(
@@ -402,9 +453,10 @@ def processing_run_pending(
     max_seconds: float | None = None,
     on_backlog: Callable[[], None] | None = None,
 ) -> int:
-    """Process everything pending (or up to `limit` events), synchronously, then any queued backfill
-    buckets. Returns the number of events processed. `on_backlog` is called once, after the first full
-    batch (more is waiting: a Celery task asks for a helper there)."""
+    """Process everything pending (or batches until `limit` events are reached; whole queue rows, so the last
+    may pass it), synchronously, then any queued backfill buckets. Returns the number of events processed.
+    `on_backlog` is called once, after the first full batch (more is waiting: a Celery task asks for a
+    helper there)."""
     from ingestion.services.rollup import backfill_run_pending
 
     total = 0
@@ -417,7 +469,7 @@ def processing_run_pending(
         )
         n = processing_batch_run(limit=size)
         total += n
-        if n == size and on_backlog is not None:
+        if n >= size and on_backlog is not None:
             on_backlog()
             on_backlog = None
         if n == 0 or (max_seconds is not None and time.monotonic() - started > max_seconds):

@@ -44,11 +44,28 @@ def archive_exists(cursor: Any) -> bool:
     return bool(row and row[0])
 
 
+def _queued_event_pks(cursor: Any, tenant_id: int, start: datetime, end: datetime) -> set[int]:
+    """Log ids of the tenant's events in [start, end) still waiting in ingestion_pending. One pass over the
+    tenant's queue rows per bucket, then a set lookup per log row: excluding them in SQL would leave the
+    anti-join's shape to the queue's statistics, and a nested loop there rescans the queue per log row."""
+    cursor.execute(
+        """
+        SELECT q.event_pk
+        FROM ingestion_pending p
+        CROSS JOIN LATERAL unnest(p.event_pks, p.occurred_ats) AS q(event_pk, occurred_at)
+        WHERE p.tenant_id = %s AND q.occurred_at >= %s AND q.occurred_at < %s
+        """,
+        [tenant_id, start, end],
+    )
+    return {pk for (pk,) in cursor.fetchall()}
+
+
 def bucket_recompute(cursor: Any, tenant_id: int, bucket: datetime, *, archive: bool) -> list[Contribution]:
     """Replace an hour's non-vote rollups and listener rows with a recount of its raw events (the hot log, and
     the archive when `archive`), returning the differences as board contributions. Used by the backfill
     path and by erasure."""
     end = bucket + timedelta(hours=1)
+    queued = _queued_event_pks(cursor, tenant_id, bucket, end)
     events: list[LoggedEvent] = []
     for table in ["ingestion_event"] + ([ARCHIVE_TABLE] if archive else []):
         cursor.execute(
@@ -56,11 +73,10 @@ def bucket_recompute(cursor: Any, tenant_id: int, bucket: datetime, *, archive: 
             SELECT {_SELECT_COLUMNS}
             FROM {table} e
             WHERE e.tenant_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s
-              AND NOT EXISTS (SELECT 1 FROM ingestion_pending p WHERE p.event_pk = e.id)
             """,  # noqa: S608 - constant table names and column list
             [tenant_id, bucket, end],
         )
-        events.extend(_row_to_event(r) for r in cursor.fetchall())
+        events.extend(e for e in map(_row_to_event, cursor.fetchall()) if e.pk not in queued)
     lineups = lineups_load(
         e.show_id for e in events if e.type == "concierto.event_attended" and not e.artist_id and e.show_id
     )

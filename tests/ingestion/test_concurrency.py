@@ -19,10 +19,11 @@ import pytest
 from django.db import connection, connections
 
 from coliseum.models import Tenant
-from coliseum.rls import tenant_scope
+from coliseum.rls import system_scope, tenant_scope
 from ingestion.catalog import METRICS
 from ingestion.selectors import rollup_totals
 from ingestion.services import event_batch_ingest, processing_run_pending
+from ingestion.services.erasure import subject_erase
 from tests.factories import TenantFactory
 from tests.ingestion.conftest import HOUR0
 from tests.ingestion.recount import recount
@@ -67,6 +68,27 @@ def _assert_exact(tenant: Tenant) -> None:
     for metric in METRICS:
         got = rollup_totals(tenant_id=tenant.pk, metric=metric, start=None, end=None)
         assert got == expected.get(metric, {}), metric
+
+
+def _queued_events() -> int:
+    """Events waiting in the processing queue (a queue row holds one request's)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(sum(event_count), 0) FROM ingestion_pending")
+        return int(cursor.fetchone()[0])
+
+
+def _wait_for(watcher: psycopg.Connection[Any], condition: str, what: str) -> None:
+    """Until a session of the test database waits as `condition` (on pg_stat_activity) says."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        # (an autocommit connection: pg_stat_activity is a snapshot inside a transaction)
+        row = watcher.execute(
+            f"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND {condition}"  # noqa: S608
+        ).fetchone()
+        if row and row[0]:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"never saw {what}")
 
 
 def _worker_env() -> dict[str, str]:
@@ -146,9 +168,7 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(live_tenant: Tenant
                 worker.kill()
         blocker.rollback()
     # then its batch is pending again and a rerun gives exact totals
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM ingestion_pending")
-        assert cursor.fetchone()[0] == 300
+    assert _queued_events() == 300
     assert processing_run_pending() == 300
     _assert_exact(live_tenant)
 
@@ -185,10 +205,8 @@ def test_four_worker_processes_over_one_stream_give_exact_totals(live_tenant: Te
                 event_batch_ingest(tenant=live_tenant, events=stream[i - 250 : i], source="passport")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM ingestion_pending")
-                if cursor.fetchone()[0] == 0:
-                    break
+            if _queued_events() == 0:
+                break
             time.sleep(0.2)
     finally:
         for w in workers:
@@ -196,7 +214,57 @@ def test_four_worker_processes_over_one_stream_give_exact_totals(live_tenant: Te
         errors = [w.communicate(timeout=30)[1] for w in workers]
     # then the queue drained, no worker failed, and totals are exact
     assert all(b"Traceback" not in e for e in errors), errors
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM ingestion_pending")
-        assert cursor.fetchone()[0] == 0
+    assert _queued_events() == 0
+    _assert_exact(live_tenant)
+
+
+def test_a_batch_waiting_on_an_erasure_does_not_count_the_erased_fans_events(live_tenant: Tenant) -> None:
+    # given one request with the subject's plays and another fan's, still queued
+    events = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "player.track_played",
+            "occurred_at": (HOUR0 + timedelta(minutes=i)).isoformat(),
+            "user_id": "subject" if i < 3 else "fan-2",
+            "properties": {"track_id": "t", "artist_id": "a1", "duration_seconds": 10},
+        }
+        for i in range(5)
+    ]
+    assert event_batch_ingest(tenant=live_tenant, events=events, source="passport").accepted == 5
+    results: dict[str, Any] = {}
+
+    def erase() -> None:
+        try:
+            with system_scope("test: the privacy job"):
+                results["erased"] = subject_erase(tenant_id=live_tenant.pk, user_id="subject").events
+        finally:
+            connections.close_all()
+
+    def process() -> None:
+        try:
+            with system_scope("test: a processing worker"):
+                results["processed"] = processing_run_pending()
+        finally:
+            connections.close_all()
+
+    dsn = f"dbname={connection.settings_dict['NAME']}"
+    with psycopg.connect(dsn) as blocker, psycopg.connect(dsn, autocommit=True) as watcher:
+        # and an erasure of the subject that holds the tenant's lock and has deleted their log rows, but not
+        # committed (it is held up by a lock on the traits table, which it deletes from next)
+        blocker.execute("LOCK TABLE ingestion_person IN EXCLUSIVE MODE")
+        eraser = threading.Thread(target=erase)
+        eraser.start()
+        _wait_for(watcher, "wait_event_type = 'Lock' AND query LIKE '%ingestion_person%'", "the erasure wait")
+        # when a worker claims the queue row meanwhile: it waits for the tenant's lock
+        worker = threading.Thread(target=process)
+        worker.start()
+        _wait_for(watcher, "wait_event = 'advisory'", "the worker wait for the tenant's lock")
+        # and the erasure then commits
+        blocker.rollback()
+        eraser.join(timeout=60)
+        worker.join(timeout=60)
+    # then the worker counted only the other fan's plays, and every total equals a recount of the log
+    assert results == {"erased": 3, "processed": 2}
+    assert _queued_events() == 0
+    assert sum(rollup_totals(tenant_id=live_tenant.pk, metric="plays", start=None, end=None).values()) == 2
     _assert_exact(live_tenant)

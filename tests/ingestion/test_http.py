@@ -356,3 +356,28 @@ def test_segment_absurd_clocks_and_nul_traits_are_rejected_not_a_500(
     assert response.status_code == 200
     assert response.json()["accepted"] == 1
     assert [r["index"] for r in response.json()["rejected"]] == [0, 1]
+
+
+def test_segment_json_nested_deeper_than_it_can_be_stored_is_rejected_alone(
+    client: Client, write_key: ApiKey
+) -> None:
+    # given JSON nested 300 levels deep (it parses, but cannot be written back out or stored): as identify
+    # traits, and as a track's properties in a batch over the per-call size limit
+    deep: Any = "leaf"
+    for _ in range(300):
+        deep = {"k": deep}
+    padding = {"blob": "x" * 1000}
+    batch = [
+        {"type": "identify", "userId": "fan-deep", "messageId": "deep-1", "traits": deep},
+        seg_track(event="Deep", properties={"deep": deep}),
+        *[seg_track(event="Padding", properties=padding) for _ in range(40)],  # body past 32 KB
+    ]
+    # when they are sent
+    response = client.post(
+        "/v1/batch", data={"batch": batch}, content_type="application/json", headers=basic()
+    )
+    # then the batch is answered (never a 500): the two deep messages are rejected, the others are kept
+    assert response.status_code == 200
+    assert {r["index"] for r in response.json()["rejected"]} == {0, 1}
+    assert response.json()["accepted"] == 40
+    assert not Person.objects.filter(tenant=write_key.tenant, user_id="fan-deep").exists()

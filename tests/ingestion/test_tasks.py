@@ -20,8 +20,9 @@ from tests.ingestion.conftest import make_event
 
 
 def _pending() -> int:
+    """Queued events (a queue row holds one request's)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM ingestion_pending")
+        cursor.execute("SELECT coalesce(sum(event_count), 0) FROM ingestion_pending")
         return int(cursor.fetchone()[0])
 
 
