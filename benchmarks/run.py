@@ -43,6 +43,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_by_component() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the stack on this machine, read from /proc: the
+    difference of two readings says where a section's CPU went. Processes that exit in between are lost."""
+    tick = os.sysconf("SC_CLK_TCK")
+    own = str(os.getpid())
+    out: dict[str, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if pid == own:
+            part = "bench_client"
+        elif command.startswith("postgres"):
+            part = "postgresql"
+        elif "granian" in command:
+            part = "web"
+        elif "celery" in command:
+            part = "workers"
+        elif "redis-server" in command:
+            part = "redis"
+        else:
+            part = "other"
+        out[part] = out.get(part, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:
+    """Microseconds of CPU per item, per component, between two cpu_by_component() readings."""
+    return {
+        part: round((after.get(part, 0.0) - before.get(part, 0.0)) * 1e6 / max(items, 1), 1)
+        for part in ("postgresql", "web", "workers", "redis", "bench_client", "other")
+    }
+
+
 def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -97,7 +137,8 @@ class Context:
         return self.web_url
 
     def workers(self) -> None:
-        """Celery processing workers, as in the Procfile."""
+        """Celery processing workers and beat, as in the Procfile (beat sends the processing sweep, which also
+        keeps the probed tables' planner statistics fresh: ingestion/services/planner.py)."""
         if self.workers_started:
             return
         self._spawn(
@@ -105,6 +146,7 @@ class Context:
              str(self.worker_concurrency), "-Q", "celery,ingest", "--without-heartbeat", "--without-gossip",
              "--without-mingle"]
         )  # fmt: skip
+        self._spawn([str(VENV_BIN / "celery"), "-A", "coliseum", "beat", "--loglevel", "WARNING"])
         self.workers_started = True
         time.sleep(4.0)
 
@@ -180,6 +222,8 @@ def discover() -> dict[str, Callable[[Context], dict[str, Any]]]:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        return "  ".join(f"{k} {_fmt(v)}" for k, v in value.items())
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
