@@ -15,18 +15,28 @@ from coliseum.rls import system_task
 logger = logging.getLogger(__name__)
 
 # Coalescing: at most one processing task is enqueued per QUEUED_FLAG_TTL_MS window, however many requests
-# commit in it (a task per request would cost more than the processing of one event). A task clears the flag
-# when it starts and drains the queue until empty, so an event committed after a task's final check always
-# finds the flag free or set for a task that has not started yet: none waits for the beat sweep.
+# commit in it (a task per request would cost more than the processing of one event, and its publish would sit
+# on the request path). The request that sets the flag (SET NX PX) enqueues the task with a countdown of the
+# window, so the task starts after the flag has expired: every request that found the flag set committed
+# before it expired, hence before the task starts, and the task (which drains until the queue is empty) sees
+# its events. A request after the window sets the flag anew and enqueues the next task. The flag is never
+# cleared by hand; a lost task, or a worker whose clock runs ahead of the web's, leaves events to the beat
+# sweep (INGEST_SWEEP_SECONDS), never loses them.
 QUEUED_FLAG = "ingestion:process-queued"
 QUEUED_FLAG_TTL_MS = 200
+QUEUED_START_AT_ONCE_EVENTS = 1000  # a full webhook batch, or an import's chunk
 TASK_MAX_SECONDS = 50.0
 SWEEP_LOCK = "ingestion:sweep-running"
 
 
-def process_pending_schedule(*, accepted: int = 0, rejected: int = 0, tenant_id: int | None = None) -> None:
+def process_pending_schedule(
+    *, accepted: int = 0, rejected: int = 0, tenant_id: int | None = None, large: int = 0
+) -> None:
     """Called on commit after an ingest: enqueue a processing task unless one was enqueued moments ago.
-    The ingest counters for health ride in the same Redis round trip (the hot path counts round trips)."""
+    The ingest counters for health ride in the same Redis round trip (the hot path counts round trips).
+    A commit of at least QUEUED_START_AT_ONCE_EVENTS events (`accepted`, or `large` when they are counted
+    elsewhere) that opens a window also starts a task at once: there is nothing to gain by waiting to
+    coalesce it, and the window's own task still follows for whatever commits after it."""
     from ingestion.services.stats import stats_queue
 
     try:
@@ -35,7 +45,9 @@ def process_pending_schedule(*, accepted: int = 0, rejected: int = 0, tenant_id:
         pipe.set(QUEUED_FLAG, 1, nx=True, px=QUEUED_FLAG_TTL_MS)
         if not pipe.execute()[-1]:
             return
-        process_pending.delay()
+        if max(accepted, large) >= QUEUED_START_AT_ONCE_EVENTS:
+            process_pending.delay()
+        process_pending.apply_async(countdown=QUEUED_FLAG_TTL_MS / 1000)
     except Exception:
         # The events are committed; the beat sweep picks them up within INGEST_SWEEP_SECONDS.
         logger.warning("processing task not enqueued; the sweep will process the events")
@@ -49,13 +61,6 @@ def process_pending() -> int:
     burst) is drained by every worker process, while no more tasks wait in the broker than are running."""
     from ingestion.services import processing_run_pending
 
-    try:
-        # From here on a commit enqueues a next task (the flag is free): events committed after this drain's
-        # last empty check never wait for the sweep. Still at most one task waits in the broker, since the
-        # flag is only cleared by a task that starts.
-        get_redis_connection("default").delete(QUEUED_FLAG)
-    except Exception:
-        logger.warning("processing flag not cleared; late events wait for the next window or the sweep")
     try:
         return processing_run_pending(max_seconds=TASK_MAX_SECONDS, on_backlog=_helper_enqueue)
     finally:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import reduce
+from functools import partial, reduce
 from typing import Annotated, Any
 
 import msgspec
@@ -435,7 +435,7 @@ def event_batch_ingest(
     if rows and connection.in_atomic_block:
         # Inside the caller's transaction: durable when the caller commits; processing follows it.
         accepted = _rows_insert(tenant_id=tenant.pk, rows=rows, source=source)
-        transaction.on_commit(_processing_schedule)
+        transaction.on_commit(partial(_processing_schedule, accepted=accepted))
         from ingestion.services.stats import stats_count
 
         stats_count(accepted=accepted, rejected=len(rejected), tenant_id=tenant.pk)
@@ -489,7 +489,7 @@ def _batch_validate(
     return rows, rejected, duplicates
 
 
-def _processing_schedule() -> None:
+def _processing_schedule(*, accepted: int) -> None:
     from ingestion.tasks import process_pending_schedule
 
-    process_pending_schedule()
+    process_pending_schedule(large=accepted)

@@ -1,8 +1,12 @@
-"""Processing's Celery entry points: the beat sweep is single-flight; a task frees the coalescing flag when it
-starts, so later commits enqueue the next one."""
+"""Processing's Celery entry points: the beat sweep is single-flight; commits within one coalescing window
+share one task, due when the window closes, and a commit after it enqueues the next."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
 from django.db import connection
 from django_redis import get_redis_connection
 
@@ -10,9 +14,9 @@ from coliseum.models import Tenant
 from ingestion.services import event_batch_ingest
 from ingestion.tasks import (
     QUEUED_FLAG,
+    QUEUED_START_AT_ONCE_EVENTS,
     SWEEP_LOCK,
     TASK_MAX_SECONDS,
-    process_pending,
     process_pending_schedule,
     sweep,
 )
@@ -47,16 +51,45 @@ def test_a_sweep_returns_at_once_while_another_sweep_drains(raw_tables_cleanup: 
     assert _pending() == 0
 
 
-def test_a_commit_after_a_task_started_enqueues_the_next_task(
-    raw_tables_cleanup: None, tenant: Tenant
+def test_commits_in_one_window_share_a_task_that_starts_after_the_window(
+    raw_tables_cleanup: None, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a processing task was enqueued moments ago (the coalescing flag is set) and has now run
+    # given a coalescing window of a second (long enough for a slow CI machine)
+    monkeypatch.setattr("ingestion.tasks.QUEUED_FLAG_TTL_MS", 1000)
     redis = get_redis_connection("default")
-    redis.delete("celery")
-    redis.set(QUEUED_FLAG, 1)
-    process_pending()
-    # when a request commits events afterwards
-    process_pending_schedule(accepted=1)
-    # then a next task is enqueued for them (not left for the beat sweep)
+    redis.delete("celery", QUEUED_FLAG)
+
+    # when three requests commit events within the window
+    before = datetime.now(UTC)
+    for _ in range(3):
+        process_pending_schedule(accepted=1)
+
+    # then one processing task is queued, due when the window has closed (so it sees all three commits)
     assert redis.llen("celery") == 1
+    eta = datetime.fromisoformat(json.loads(redis.lindex("celery", 0))["headers"]["eta"])
+    assert eta >= before + timedelta(seconds=1)
+    assert redis.pttl(QUEUED_FLAG) <= 1000
+
+    # and a request that commits after the window queues the next task
+    redis.delete(QUEUED_FLAG)  # the window has passed (its flag expired)
+    process_pending_schedule(accepted=1)
+    assert redis.llen("celery") == 2
+    redis.delete("celery")
+
+
+def test_a_large_commit_starts_processing_at_once_and_the_window_task_still_follows(
+    raw_tables_cleanup: None, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ingestion.tasks.QUEUED_FLAG_TTL_MS", 1000)
+    redis = get_redis_connection("default")
+    redis.delete("celery", QUEUED_FLAG)
+
+    # when one request commits a full webhook batch
+    process_pending_schedule(accepted=QUEUED_START_AT_ONCE_EVENTS)
+
+    # then a task is due at once (nothing to coalesce), and the window's own task after the window
+    etas = sorted(json.loads(m)["headers"]["eta"] or "" for m in redis.lrange("celery", 0, -1))
+    assert len(etas) == 2
+    assert etas[0] == ""  # no ETA: runs as soon as a worker is free
+    assert datetime.fromisoformat(etas[1]) > datetime.now(UTC) + timedelta(milliseconds=500)
     redis.delete("celery")
