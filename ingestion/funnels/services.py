@@ -294,3 +294,18 @@ def attributions_erase_user(*, tenant_id: int, user_id: str) -> int:
             "DELETE FROM funnels_touch WHERE tenant_id = %s AND user_id = %s", [tenant_id, user_id]
         )
     return int(deleted)
+
+
+def touches_drop(*, before: datetime, since: datetime | None = None) -> int:
+    """Forget the recorded touches of events that log retention dropped: those that occurred in [since,
+    before) (since None: everything before). The conversions already credited keep their credit, as rollups
+    outlive raw events. Runs in the caller's transaction, next to the DROP of the events' partition or chunks.
+    Returns how many touches went."""
+    with connection.cursor() as cursor:
+        if since is None:
+            cursor.execute("DELETE FROM funnels_touch WHERE occurred_at < %s", [before])
+        else:
+            cursor.execute(
+                "DELETE FROM funnels_touch WHERE occurred_at >= %s AND occurred_at < %s", [since, before]
+            )
+        return int(cursor.rowcount)

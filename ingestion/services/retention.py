@@ -109,7 +109,18 @@ def partition_drop(*, partition: LogPartition) -> int:
         cursor.execute(f"SELECT count(*) FROM {partition.qualified}")  # noqa: S608 - name from the catalog
         row = cursor.fetchone()
         cursor.execute(f"DROP TABLE {partition.qualified}")
+        _touches_drop(before=partition.end, since=partition.start)
     return int(row[0]) if row else 0
+
+
+def _touches_drop(*, before: datetime, since: datetime | None = None) -> None:
+    """Attribution records a touch per touching event (ingestion.funnels): those of dropped events go too."""
+    from django.apps import apps
+
+    if apps.is_installed("ingestion.funnels"):
+        from ingestion.funnels.services import touches_drop
+
+        touches_drop(before=before, since=since)
 
 
 def partition_rows(*, partition: LogPartition) -> int:
@@ -151,7 +162,12 @@ def timescale_chunks_compress(*, older_than: datetime) -> list[str]:
 def timescale_chunks_drop(*, older_than: datetime) -> list[str]:
     with owner_scope(), _cursor() as cursor:
         cursor.execute("SELECT drop_chunks('ingestion_event', older_than => %s)::text", [older_than])
-        return [str(r[0]) for r in cursor.fetchall()]
+        dropped = [str(r[0]) for r in cursor.fetchall()]
+        if dropped:
+            # chunks wholly older than the cutoff went; the touches older than it go too (retention keeps
+            # "at least" the window, never exactly)
+            _touches_drop(before=older_than)
+        return dropped
 
 
 __all__ = [

@@ -87,6 +87,10 @@ def test_retention_archives_then_drops_whole_partitions_and_the_legal_hold_keeps
     spread, held = forty_months["spread"], forty_months["held"]
     plays_before = _plays(spread), _plays(held)
     assert plays_before == (40, 2)
+    assert (_count("funnels_touch", spread), _count("funnels_touch", held)) == (
+        40,
+        2,
+    )  # attribution's touches
 
     # when the nightly job runs
     run = retention_run()
@@ -104,8 +108,9 @@ def test_retention_archives_then_drops_whole_partitions_and_the_legal_hold_keeps
     assert _count("ingestion_event", spread) == 25
     assert _count("archive.ingestion_event", spread) == 12 + 1
     assert _count("archive.ingestion_event", held) == 2
-    # the rollups outlive the raw events
+    # the rollups outlive the raw events; attribution forgets the touches of the dropped ones
     assert (_plays(spread), _plays(held)) == plays_before
+    assert (_count("funnels_touch", spread), _count("funnels_touch", held)) == (38, 2)
     # the run is recorded and audited
     assert RetentionRun.objects.get(pk=run.pk).dry_run is False
     entry = AuditEntry.objects.get(action="privacy.retention_run")
@@ -119,6 +124,7 @@ def test_retention_archives_then_drops_whole_partitions_and_the_legal_hold_keeps
     assert [d["partition"] for d in second.dropped] == [_name(38)] and second.moved == []
     assert _count("archive.ingestion_event", held) == 0
     assert _count("archive.ingestion_event", spread) == 12
+    assert (_count("funnels_touch", spread), _count("funnels_touch", held)) == (37, 0)
 
 
 def test_the_longest_hot_window_of_any_tenant_decides_when_a_month_moves(
