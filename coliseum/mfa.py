@@ -177,15 +177,25 @@ def _recovery_digest(code: str) -> str:
     return base64.b32encode(digest).decode()[:_RECOVERY_LENGTH].lower()
 
 
-def _recovery_codes_issue(user: User) -> list[str]:
-    StaticDevice.objects.filter(user=user, name=RECOVERY_DEVICE_NAME).delete()
-    device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+def recovery_code_digest(code: str) -> str:
+    """How a recovery code is stored and looked up (case, spaces and dashes as typed do not matter)."""
+    return _recovery_digest(_normalized(code))
+
+
+def recovery_codes_add(device: StaticDevice, count: int) -> list[str]:
+    """`count` new random recovery codes on `device`, stored as digests; the codes themselves, grouped for
+    reading (xxxx-xxxx-xxxx-xxxx), are returned once and kept nowhere."""
     codes = [
-        "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(_RECOVERY_LENGTH))
-        for _ in range(RECOVERY_CODE_COUNT)
+        "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(_RECOVERY_LENGTH)) for _ in range(count)
     ]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=_recovery_digest(c)) for c in codes)
     return ["-".join(code[i : i + 4] for i in range(0, _RECOVERY_LENGTH, 4)) for code in codes]
+
+
+def _recovery_codes_issue(user: User) -> list[str]:
+    StaticDevice.objects.filter(user=user, name=RECOVERY_DEVICE_NAME).delete()
+    device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    return recovery_codes_add(device, RECOVERY_CODE_COUNT)
 
 
 def _refresh_tokens_revoke(user: User) -> None:

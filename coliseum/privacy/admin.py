@@ -1,11 +1,19 @@
 """Retention policies (editable, with the legal hold), retention runs and data-subject requests (read-only
-views)."""
+views); recovery-code devices (codes issued by an action, shown once, stored as digests)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django_otp.plugins.otp_static.models import StaticDevice
 
 from audit.admin import AuditedModelAdmin, ReadOnlyAdminMixin
+from audit.services import audit_record
+from coliseum.mfa import RECOVERY_CODE_COUNT, recovery_codes_add
 
 from .models import PrivacyRequest, RetentionPolicy, RetentionRun
 
@@ -59,3 +67,42 @@ class PrivacyRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
         "error",
     )
     readonly_fields = fields
+
+
+@admin.register(StaticDevice)
+class RecoveryCodeDeviceAdmin(AuditedModelAdmin):
+    """Registered before django-otp's own StaticDevice admin (this app comes first in INSTALLED_APPS), which
+    showed and took the codes in clear in an inline. Here no code is ever shown or typed: the action replaces
+    a device's codes with new ones and shows them once, on a page that is not cached."""
+
+    list_display = ("user", "name", "confirmed", "codes_left", "last_used_at")
+    list_filter = ("confirmed",)
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
+    fields = ("user", "name", "confirmed", "codes_left", "created_at", "last_used_at")
+    readonly_fields = ("codes_left", "created_at", "last_used_at")
+    actions = ["issue_codes"]
+
+    @admin.display(description="codes left")
+    def codes_left(self, obj: StaticDevice) -> int:
+        return obj.token_set.count() if obj.pk else 0
+
+    @admin.action(description=f"Issue {RECOVERY_CODE_COUNT} new recovery codes (replaces the old ones)")
+    def issue_codes(self, request: HttpRequest, queryset: QuerySet[StaticDevice]) -> TemplateResponse:
+        issued: list[dict[str, Any]] = []
+        for device in queryset.select_related("user"):
+            device.token_set.all().delete()
+            issued.append({"device": device, "codes": recovery_codes_add(device, RECOVERY_CODE_COUNT)})
+            audit_record(
+                action="auth.recovery_codes_issued",
+                request=request,
+                target=device.user,
+                details={"count": RECOVERY_CODE_COUNT},
+            )
+        response = TemplateResponse(
+            request,
+            "admin/recovery_codes.html",
+            {**self.admin_site.each_context(request), "title": "New recovery codes", "issued": issued},
+        )
+        response["Cache-Control"] = "no-store"
+        return response

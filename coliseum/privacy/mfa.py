@@ -8,6 +8,8 @@ other apps (their admin.py, the audit app's AuditedModelAdmin upgrade) stays as 
   (TOTP app, or a one-time recovery code from django-otp's static device); the admin login form asks for the
   token. Enrolment: `python manage.py addstatictoken <username>` prints a recovery code for the first login;
   then add a TOTP device under "TOTP devices" in the admin (its config URL is the QR code for the app).
+- Recovery codes are stored as digests only, whichever door issued them (this command, the admin's "issue
+  recovery codes" action on a static device, or the API); the login form digests what is typed.
 - Login attempts are throttled: ADMIN_LOGIN_MAX_FAILURES failed POSTs per (username, client IP) within
   ADMIN_LOGIN_WINDOW_SECONDS answer 429 until the window passes (counted in the cache, i.e. Redis)."""
 
@@ -22,6 +24,9 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import LazyObject, empty
 from django_otp.admin import OTPAdminAuthenticationForm
+from django_otp.plugins.otp_static.models import StaticDevice
+
+from coliseum.mfa import recovery_code_digest
 
 _OTP_LOGIN_TEMPLATE = "otp/admin111/login.html"
 
@@ -38,10 +43,21 @@ def _throttle_key(request: HttpRequest) -> str:
     return f"privacy:admin-login-failures:{digest}"
 
 
+class RecoveryCodeAdminAuthenticationForm(OTPAdminAuthenticationForm):
+    """django-otp's admin login form, except that a recovery code (static device) is looked up by its digest:
+    recovery codes are stored as digests only (coliseum/mfa.py), so a copy of the database holds no usable
+    code, and a digest typed as a code is digested again and matches nothing."""
+
+    def _verify_token(self, user: Any, token: str, device: Any = None) -> Any:
+        if isinstance(device, StaticDevice):
+            token = recovery_code_digest(token)
+        return super()._verify_token(user, token, device)
+
+
 class MfaAdminSiteMixin:
     @property
     def login_form(self) -> Any:
-        return OTPAdminAuthenticationForm if mfa_required() else None
+        return RecoveryCodeAdminAuthenticationForm if mfa_required() else None
 
     @property
     def login_template(self) -> str | None:
