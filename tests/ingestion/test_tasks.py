@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -51,13 +52,18 @@ def test_a_sweep_returns_at_once_while_another_sweep_drains(raw_tables_cleanup: 
     assert _pending() == 0
 
 
-def test_commits_in_one_window_share_a_task_that_starts_after_the_window(
-    raw_tables_cleanup: None, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given a coalescing window of a second (long enough for a slow CI machine)
+@pytest.fixture
+def window_of_a_second(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A coalescing window of a second (long enough for a slow CI machine), no window open, an empty broker
+    queue; the Redis connection."""
     monkeypatch.setattr("ingestion.tasks.QUEUED_FLAG_TTL_MS", 1000)
     redis = get_redis_connection("default")
     redis.delete("celery", QUEUED_FLAG)
+    return redis
+
+
+def test_commits_in_one_window_share_a_task_that_starts_after_the_window(window_of_a_second: Any) -> None:
+    redis = window_of_a_second  # given a one-second coalescing window, none open yet
 
     # when three requests commit events within the window
     before = datetime.now(UTC)
@@ -78,11 +84,9 @@ def test_commits_in_one_window_share_a_task_that_starts_after_the_window(
 
 
 def test_a_large_commit_starts_processing_at_once_and_the_window_task_still_follows(
-    raw_tables_cleanup: None, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+    window_of_a_second: Any,
 ) -> None:
-    monkeypatch.setattr("ingestion.tasks.QUEUED_FLAG_TTL_MS", 1000)
-    redis = get_redis_connection("default")
-    redis.delete("celery", QUEUED_FLAG)
+    redis = window_of_a_second  # given a one-second coalescing window, none open yet
 
     # when one request commits a full webhook batch
     process_pending_schedule(accepted=QUEUED_START_AT_ONCE_EVENTS)

@@ -3,15 +3,11 @@ spanning several coalescing windows, all reach the rollups through the tasks tho
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test import Client
 
@@ -21,8 +17,7 @@ from ingestion.selectors import rollup_totals
 from tests.factories import TenantFactory
 from tests.ingestion.conftest import HOUR0, WEBHOOK_SECRET, make_event
 from tests.ingestion.test_http import post_webhook
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import celery_worker
 
 
 def _queued_events() -> int:
@@ -53,32 +48,9 @@ def test_a_real_worker_processes_every_request_without_the_sweep(
         key_id=f"pk_{tenant.slug}",
         secret_encrypted=encrypt_secret(WEBHOOK_SECRET),
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "coliseum.settings.test",
-        "DATABASE_URL": f"postgres:///{connection.settings_dict['NAME']}",
-        "TEST_REDIS_URL": settings.REDIS_URL,
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "coliseum",
-        "worker",
-        "--pool=solo",
-        "-Q",
-        "celery,ingest",
-    ]
-    command += ["-l", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    command += ["-n", f"ing-{uuid.uuid4().hex[:8]}@%h"]
     log = tmp_path / "worker.log"
-    with log.open("wb") as sink:
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        # when single-event requests arrive every 20 ms for about a second (several 200 ms windows), the
-        # stream's last request arriving after the others
+    with celery_worker("celery,ingest", log) as worker:
+        # when single-event requests arrive every 20 ms for about a second (several 200 ms windows)
         client = Client()
         # (a first event, once processed, shows the worker is consuming)
         assert post_webhook(client, key, make_event(user="fan-first", at=HOUR0)).status_code == 202
@@ -94,10 +66,3 @@ def test_a_real_worker_processes_every_request_without_the_sweep(
         _wait_until_drained(worker, log)
         plays = rollup_totals(tenant_id=tenant.pk, metric="plays", start=None, end=None)
         assert sum(plays.values()) == sent
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()

@@ -23,6 +23,7 @@ from coliseum.rls import system_scope
 from leaderboards.views import share_link_sign
 from tests.browser import chromium_launch
 from tests.factories import ArtistFactory, MembershipFactory, ShowFactory, TenantFactory
+from tests.processes import process_stop
 
 from .conftest import event, ingest
 
@@ -153,12 +154,7 @@ def daphne_server() -> Iterator[str]:
             time.sleep(0.2)
         yield f"ws://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process_stop(process, timeout=10)
 
 
 @pytest.mark.browser

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth.models import User
-from django.db import connection
 from rest_framework.test import APIClient
 
 from reports.models import Report
 from tests.factories import ArtistFactory, MembershipFactory, TenantFactory
+from tests.processes import celery_worker
 from tests.reports.conftest import pdf_text, period
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    host = db.get("HOST") or ""
-    auth = db.get("USER") or ""
-    if not host:  # the local socket
-        return f"postgres:///{db['NAME']}"
-    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 @pytest.mark.slow
@@ -39,28 +23,9 @@ def test_a_real_worker_renders_the_requested_report(
     client_for: Callable[[User], APIClient], private_root: Path, tmp_path: Path, settings: Any
 ) -> None:
     # given a worker process on this test's database, Redis database and private storage
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "coliseum.settings.test",
-        "DATABASE_URL": _database_url(),
-        "TEST_REDIS_URL": django_settings.REDIS_URL,
-        "TEST_PRIVATE_STORAGE_ROOT": str(private_root),
-        "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
-    }
+    extra = {"TEST_PRIVATE_STORAGE_ROOT": str(private_root), "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL}
     log = tmp_path / "worker.log"
-    command = [sys.executable, "-m", "celery", "-A", "coliseum", "worker", "--pool=solo", "-Q", "reports"]
-    command += [
-        "-l",
-        "WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "-n",
-        f"rep-{uuid.uuid4().hex[:8]}@%h",
-    ]
-    with log.open("wb") as sink:
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
+    with celery_worker("reports", log, **extra) as worker:
         tenant = TenantFactory.create(plan="pro")
         client = client_for(MembershipFactory.create(tenant=tenant).user)
         artist = ArtistFactory.create(tenant=tenant, name="Maria Lua")
@@ -81,10 +46,3 @@ def test_a_real_worker_renders_the_requested_report(
         response = client.get(f"/api/v1/reports/{report_id}/download")
         pdf = b"".join(response.streaming_content)  # type: ignore[attr-defined]
         assert "Maria Lua" in pdf_text(pdf, tmp_path)
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=5)
