@@ -152,10 +152,11 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(live_tenant: Tenant
             while time.monotonic() < deadline:
                 # (a separate autocommit connection: pg_stat_activity is a snapshot inside a transaction)
                 row = watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                     "AND query LIKE '%ingestion_rollup_hourly%'"
                 ).fetchone()
-                if row and row[0]:
+                if row:
+                    stalled = row[0]
                     break
                 time.sleep(0.1)
             else:
@@ -167,6 +168,11 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(live_tenant: Tenant
             if worker.poll() is None:
                 worker.kill()
         blocker.rollback()
+        # (its server session ends once it finds the client gone; until then its rows stay locked)
+        deadline = time.monotonic() + 30
+        while watcher.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [stalled]).fetchone():
+            assert time.monotonic() < deadline, "the killed worker's session never ended"
+            time.sleep(0.05)
     # then its batch is pending again and a rerun gives exact totals
     assert _queued_events() == 300
     assert processing_run_pending() == 300
