@@ -62,7 +62,7 @@ def process_pending() -> int:
     from ingestion.services import processing_run_pending
 
     try:
-        return processing_run_pending(max_seconds=TASK_MAX_SECONDS, on_backlog=_helper_enqueue)
+        return processing_run_pending(max_seconds=TASK_MAX_SECONDS, on_backlog=_helper_enqueue, drain=False)
     finally:
         connection.close_if_unusable_or_obsolete()
 

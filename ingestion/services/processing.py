@@ -283,12 +283,12 @@ def _row_to_event(row: tuple[Any, ...]) -> LoggedEvent:
     return LoggedEvent(*padded)
 
 
-def _rows_pick(cursor: psycopg.Cursor[Any], limit: int) -> tuple[list[int], set[int]]:
-    """Lock queue rows in id order until their events reach `limit` (see _PICK_SQL): their ids (ascending)
-    and tenants. The first step locks one row; each next one as many rows as the events still wanted take at
-    the average row size seen so far, so a batch of 100-event requests costs two or three round trips and
-    few rows are locked beyond the ones claimed (those stay queued, skipped by other workers until this
-    transaction ends)."""
+def _rows_pick(cursor: psycopg.Cursor[Any], limit: int) -> tuple[list[int], set[int], int]:
+    """Lock queue rows in id order until their events reach `limit` (see _PICK_SQL): their ids (ascending),
+    tenants and event count (below `limit` only when no unlocked row was left). The first step locks one
+    row; each next one as many rows as the events still wanted take at the average row size seen so far, so
+    a batch of 100-event requests costs two or three round trips and few rows are locked beyond the ones
+    claimed (those stay queued, skipped by other workers until this transaction ends)."""
     ids: list[int] = []
     tenants: set[int] = set()
     events = 0
@@ -307,15 +307,16 @@ def _rows_pick(cursor: psycopg.Cursor[Any], limit: int) -> tuple[list[int], set[
             break  # no more unlocked rows
         after = rows[-1][0]
         want = max(1, math.ceil((limit - events) * len(ids) / events))
-    return ids, tenants
+    return ids, tenants, events
 
 
 def _batch_process(limit: int) -> tuple[int, int, dict[int, list[Contribution]], list[int]]:
-    """(queue rows claimed, events processed, board contributions, lag samples) of one batch."""
+    """(events claimed, events processed, board contributions, lag samples) of one batch. Fewer events are
+    processed than claimed when a claimed row names an erased fan's events."""
     contributions: dict[int, list[Contribution]] = defaultdict(list)
     lag_ms: list[int] = []
     with transaction.atomic(), _cursor() as cursor:
-        picked, tenants = _rows_pick(cursor, limit)
+        picked, tenants, claimed = _rows_pick(cursor, limit)
         if not picked:
             return 0, 0, {}, []
         # The tenants' locks before the claim reads the log: see _PICK_SQL (erasure).
@@ -392,7 +393,7 @@ def _batch_process(limit: int) -> tuple[int, int, dict[int, list[Contribution]],
             for e in events[::step]
             if e.received_at is not None
         ]
-    return len(picked), len(events), contributions, lag_ms
+    return claimed, len(events), contributions, lag_ms
 
 
 def _attribution_apply(events: list[LoggedEvent]) -> None:
@@ -424,15 +425,24 @@ def contributions_publish(contributions: dict[int, list[Contribution]]) -> None:
             logger.exception("board contributions not applied; the reconcile job repairs boards")
 
 
+# A processing task claims on while its batches hold at least this many events (processing_run_pending).
+DRAIN_ON_EVENTS = 100
+
+
 def processing_batch_run(*, limit: int | None = None) -> int:
     """Claim and process one batch of about `limit` events (whole queue rows: see _PICK_SQL); returns how
     many log rows it consumed (an erased fan's queued events are not among them). Deadlocks/serialisation
     failures roll the batch back whole and are retried a few times."""
-    size = limit or settings.INGEST_PROCESS_BATCH_SIZE
+    return _batch_run(limit or settings.INGEST_PROCESS_BATCH_SIZE)[0]
+
+
+def _batch_run(size: int) -> tuple[int, int]:
+    """processing_batch_run's work: (log rows consumed, events claimed). Fewer claimed than `size`: the queue
+    held no unclaimed row when the batch was claimed."""
     attempt = 0
     while True:
         try:
-            rows, count, contributions, lag_ms = _batch_process(size)
+            claimed, count, contributions, lag_ms = _batch_process(size)
         except (OperationalError, psycopg.errors.DeadlockDetected) as exc:
             attempt += 1
             if "deadlock" not in str(exc).lower() or attempt == 5:
@@ -441,8 +451,8 @@ def processing_batch_run(*, limit: int | None = None) -> int:
             continue
         contributions_publish(contributions)
         lag_samples_record(lag_ms)
-        if count or not rows:
-            return count
+        if count or not claimed:
+            return count, claimed
         # Every event of the claimed rows was erased meanwhile: nothing to count, but more may be queued and
         # callers read 0 as "the queue is empty", so claim the next batch.
 
@@ -452,11 +462,20 @@ def processing_run_pending(
     limit: int | None = None,
     max_seconds: float | None = None,
     on_backlog: Callable[[], None] | None = None,
+    drain: bool = True,
 ) -> int:
     """Process everything pending (or batches until `limit` events are reached; whole queue rows, so the last
     may pass it), synchronously, then any queued backfill buckets. Returns the number of events processed.
     `on_backlog` is called once, after the first full batch (more is waiting: a Celery task asks for a
-    helper there)."""
+    helper there).
+
+    With `drain=False` it stops after a batch that neither filled up nor reached DRAIN_ON_EVENTS: the queue
+    held no unclaimed row when that batch was claimed, so everything committed before the call has been
+    processed (or is being processed by another worker). The processing task runs so: what commits after it
+    started has a coalescing window, hence a task, of its own (ingestion/tasks.py). Draining on regardless
+    would keep one task claiming the trickle of a steady stream an event or two at a time, each batch paying
+    its fixed cost; under a heavy stream the batches stay large and the task drains on, without waiting for
+    the next window."""
     from ingestion.services.rollup import backfill_run_pending
 
     total = 0
@@ -467,12 +486,14 @@ def processing_run_pending(
             if limit is None
             else min(settings.INGEST_PROCESS_BATCH_SIZE, limit - total)
         )
-        n = processing_batch_run(limit=size)
+        n, claimed = _batch_run(size)
         total += n
-        if n >= size and on_backlog is not None:
+        if claimed >= size and on_backlog is not None:
             on_backlog()
             on_backlog = None
-        if n == 0 or (max_seconds is not None and time.monotonic() - started > max_seconds):
+        if n == 0 or (not drain and claimed < min(size, DRAIN_ON_EVENTS)):
+            break
+        if max_seconds is not None and time.monotonic() - started > max_seconds:
             break
     backfill_run_pending()
     return total

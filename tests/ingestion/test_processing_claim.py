@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from django.db import connection
 
 from coliseum.models import Tenant
 from ingestion.selectors import ingest_stats, rollup_totals
-from ingestion.services import event_batch_ingest, processing_batch_run, processing_run_pending
+from ingestion.services import event_batch_ingest, processing, processing_batch_run, processing_run_pending
 from ingestion.services.erasure import subject_erase
 from ingestion.services.rollup import rollup_rebuild
 from tests.factories import TenantFactory
@@ -118,6 +119,35 @@ def test_a_drain_without_a_backlog_asks_for_no_help(tenant: Tenant) -> None:
     calls: list[int] = []
     assert processing_run_pending(on_backlog=lambda: calls.append(1)) == 1
     assert calls == []
+
+
+def test_a_task_processes_what_was_queued_before_it_and_leaves_later_events_to_their_own_task(
+    tenant: Tenant, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given 25 queued events, batches of 10, and a request that commits while the third batch is processed
+    settings.INGEST_PROCESS_BATCH_SIZE = 10
+    _requests(tenant, 5, 5)
+    batches: list[int] = []
+    real_publish = processing.contributions_publish
+
+    def publish_and_commit_one_more(contributions: Any) -> None:
+        batches.append(1)
+        if len(batches) == 3:
+            event_batch_ingest(tenant=tenant, events=[make_event(user="late")], source="passport")
+        real_publish(contributions)
+
+    monkeypatch.setattr(processing, "contributions_publish", publish_and_commit_one_more)
+
+    # when the processing task's run (drain=False) handles them
+    processed = processing_run_pending(drain=False)
+
+    # then it took the 25 in three batches and stopped at the first that did not fill up, leaving the event
+    # committed meanwhile queued (its own coalescing window enqueued a task for it)
+    assert (processed, len(batches)) == (25, 3)
+    assert _queued_events() == 1
+    # while a full drain (the command, the tests) goes on until the queue is empty
+    assert processing_run_pending() == 1
+    assert _plays(tenant) == 26
 
 
 def test_an_erased_fans_queued_events_are_never_counted(tenant: Tenant) -> None:
