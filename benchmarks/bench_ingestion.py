@@ -273,7 +273,7 @@ def section_b(ctx: Context) -> dict[str, Any]:
     lock = threading.Lock()
     counter = itertools.count()
     t0 = time.monotonic() + 0.5
-    cpu: dict[str, dict[str, float]] = {}
+    cpu: dict[str, dict[int, tuple[str, float]]] = {}
 
     def client() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

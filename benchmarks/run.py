@@ -43,12 +43,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_by_component() -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each part of the stack on this machine, read from /proc: the
-    difference of two readings says where a section's CPU went. Processes that exit in between are lost."""
+def cpu_by_component() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) used so far by each process on this machine, with the part of the stack it
+    belongs to, read from /proc: cpu_per_item() turns two readings into where a section's CPU went."""
     tick = os.sysconf("SC_CLK_TCK")
     own = str(os.getpid())
-    out: dict[str, float] = {}
+    out: dict[int, tuple[str, float]] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -71,14 +71,22 @@ def cpu_by_component() -> dict[str, float]:
             part = "redis"
         else:
             part = "other"
-        out[part] = out.get(part, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[int(pid)] = (part, (int(fields[11]) + int(fields[12])) / tick)
     return out
 
 
-def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:
-    """Microseconds of CPU per item, per component, between two cpu_by_component() readings."""
+def cpu_per_item(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], items: int
+) -> dict[str, float]:
+    """Microseconds of CPU per item, per component, between two cpu_by_component() readings: each process's
+    own difference (one started in between counts whole; one that exited in between, such as an autovacuum
+    worker or a closed connection's backend, is lost, so a figure can be low, never negative)."""
+    used: dict[str, float] = {}
+    for pid, (part, seconds) in after.items():
+        previous = before.get(pid)
+        used[part] = used.get(part, 0.0) + seconds - (previous[1] if previous else 0.0)
     return {
-        part: round((after.get(part, 0.0) - before.get(part, 0.0)) * 1e6 / max(items, 1), 1)
+        part: round(used.get(part, 0.0) * 1e6 / max(items, 1), 1)
         for part in ("postgresql", "web", "workers", "redis", "bench_client", "other")
     }
 
