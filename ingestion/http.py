@@ -38,7 +38,7 @@ from coliseum.rls import request_scope, request_tenant_set
 from ingestion.catalog import CATALOG, snake_case_keys
 from ingestion.ratelimit import rate_limit_take
 from ingestion.services import event_batch_ingest
-from ingestion.services.ingest import EventRow, passport_events_prevalidate
+from ingestion.services.ingest import EventRow, json_or_none, passport_events_prevalidate
 from ingestion.services.stats import stats_count
 
 logger = logging.getLogger(__name__)
@@ -364,7 +364,7 @@ def _segment_envelope(
         event_type = "custom.segment.identify"
         raw_traits = message.get("traits")
         traits = raw_traits if isinstance(raw_traits, dict) else {}
-        encoded = _json_or_none(traits)
+        encoded = json_or_none(traits)
         if encoded is None:
             return None, "traits: nested too deeply", None
         if b"\\u0000" in encoded:
@@ -391,15 +391,6 @@ def _segment_envelope(
         "context": context,
     }
     return event, None, traits
-
-
-def _json_or_none(value: Any) -> bytes | None:
-    """`value` as orjson writes it, or None for what it cannot write (JSON nested past 254 levels parses but
-    does not serialize): such a message is rejected alone, never a 500."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return None
 
 
 def _persons_upsert(tenant: Tenant, traits: dict[str, dict[str, Any]]) -> None:
@@ -455,7 +446,7 @@ def _segment(request: HttpRequest, call: str | None) -> HttpResponse:
     pre: dict[int, str] = {}
     if len(body) > call_limit:
         for i, m in enumerate(messages):
-            encoded = _json_or_none(m)
+            encoded = json_or_none(m)
             if encoded is None:
                 pre[i] = "message: nested too deeply"
             elif len(encoded) > call_limit:

@@ -53,7 +53,8 @@ class AttributedConversion(models.Model):
         ]
         indexes = [
             # Late touches look up the conversions they may take over (same fan, same artist, later time)
-            # through `funnels_conv_fan`, an expression index created in migration 0005 (plain SQL).
+            # through `funnels_conv_fan` on the generated column `fan_key`, both created in migration 0005
+            # (plain SQL).
             models.Index(fields=["tenant", "conversion_at"], name="funnels_conv_time"),
         ]
 

@@ -130,7 +130,7 @@ SET touch_pk = b.id, touch_event_id = b.event_id, touch_type = b.type, touch_at 
 FROM (
     SELECT DISTINCT ON (c2.id) c2.id AS conversion_row, t.*
     FROM t
-    -- LATERAL (not flattened: OFFSET 0): one probe of funnels_conv_user per touch. As a plain join the
+    -- LATERAL (not flattened: OFFSET 0): one probe of funnels_conv_fan per touch. As a plain join the
     -- planner hashed every stored conversion of the tenant, each batch, until the tenant had about a million.
     -- By fan_key, which only funnels_conv_fan serves: no tenant_id condition of its own, or a planner without
     -- statistics takes an index led by tenant_id and filters every conversion of the tenant (migration 0005).

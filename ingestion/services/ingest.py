@@ -121,7 +121,7 @@ def event_validate(raw: Any, *, source: str) -> tuple[EventRow | None, list[str]
             errors.append(f"{name}: at most 200 characters")
     # What the log stores, as orjson writes it (callers hand in any Python values; its number and date
     # formats are what jsonb keeps). It refuses what it cannot write, e.g. JSON nested over 254 levels deep.
-    properties_json, context_json = _json_or_none(env.properties), _json_or_none(env.context)
+    properties_json, context_json = json_or_none(env.properties), json_or_none(env.context)
     if properties_json is None or context_json is None:
         errors.append("event: properties or context nested too deeply")
     elif _nul_found((event_id, env.user_id, env.session_id, env.device_id), properties_json, context_json):
@@ -158,10 +158,9 @@ def event_validate(raw: Any, *, source: str) -> tuple[EventRow | None, list[str]
     )
 
 
-def _json_or_none(value: dict[str, Any]) -> bytes | None:
-    """Properties or a context as orjson writes them; None when it cannot."""
-    if not value:
-        return b"{}"
+def json_or_none(value: Any) -> bytes | None:
+    """`value` as orjson writes it (what the log stores), or None for what it cannot write: JSON nested past
+    254 levels parses but does not serialize, and such an event or message is rejected alone, never a 500."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
@@ -300,7 +299,7 @@ def _passport_row(raw: msgspec.Raw, escapes: bool) -> EventRow | None:
             parsed = orjson.loads(memoryview(context))
         except orjson.JSONDecodeError:
             return None
-        encoded = _json_or_none(parsed) if isinstance(parsed, dict) else None
+        encoded = json_or_none(parsed) if isinstance(parsed, dict) else None
         if encoded is None:
             return None
         context = msgspec.Raw(encoded)
