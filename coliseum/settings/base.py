@@ -19,6 +19,12 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # optional; absent in CI
 
 
+def env_path(var: str, default: Path | str) -> Path:
+    """A directory or file from the environment, as the absolute `pathlib.Path` the code joins with `/`
+    (django-environ's env.path() returns its own Path type, which has no `/`)."""
+    return Path(env.str(var, default=str(default))).expanduser().absolute()
+
+
 def _database_url() -> str:
     """DATABASE_URL wins; else POSTGRES_* when any is set; else (COLISEUM_SERVICES auto/embedded) the embedded
     server recorded in .data/services.env when it answers; else the local socket, database `coliseum`."""
@@ -191,10 +197,10 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / ".data" / "staticfiles")
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
+STATIC_ROOT = env_path("STATIC_ROOT", default=BASE_DIR / ".data" / "staticfiles")
+MEDIA_ROOT = env_path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
 # Private files (reports, uploads, exports, backups): never served directly.
-PRIVATE_STORAGE_ROOT = env.path("PRIVATE_STORAGE_ROOT", default=BASE_DIR / ".data" / "private")
+PRIVATE_STORAGE_ROOT = env_path("PRIVATE_STORAGE_ROOT", default=BASE_DIR / ".data" / "private")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,7 +1,7 @@
 """pytest: the real PostgreSQL and Redis, a Redis database of its own so tests never touch dev data."""
 
 from .base import *  # noqa: F403
-from .base import CACHES, CHANNEL_LAYERS, env
+from .base import CACHES, CHANNEL_LAYERS, env, env_path
 
 DEBUG = False
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
@@ -12,4 +12,4 @@ CELERY_TASK_ALWAYS_EAGER = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; Argon2 is tested explicitly
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING_CONFIG = None  # keep pytest output readable
-PRIVATE_STORAGE_ROOT = env.path("TEST_PRIVATE_STORAGE_ROOT", default="/tmp/coliseum-test-private")  # noqa: S108
+PRIVATE_STORAGE_ROOT = env_path("TEST_PRIVATE_STORAGE_ROOT", default="/tmp/coliseum-test-private")  # noqa: S108
