@@ -65,6 +65,16 @@ SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+from corsheaders.defaults import default_headers as _cors_default_headers  # noqa: E402
+
+# The tracking API (/v1/*) answers any origin (ingestion.http.segment_cors_enabled); the rest of the API only
+# CORS_ALLOWED_ORIGINS. Browsers cache a preflight for a day; gzip bodies and rate-limit headers may cross.
+CORS_PREFLIGHT_MAX_AGE = 86400
+CORS_ALLOW_HEADERS = (*_cors_default_headers, "content-encoding")
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-RateLimit-Reset"]
+# The proxies in front of us (addresses or CIDR networks). X-Forwarded-For is believed only as far as these
+# vouch for it; empty: every throttle, rate limit and audit entry uses REMOTE_ADDR (coliseum/clientaddr.py).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")
 # Where clients reach the WebSocket server (Daphne). Empty: derived from the request's host.
 WEBSOCKET_BASE_URL = env.str("WEBSOCKET_BASE_URL", default="")
@@ -81,6 +91,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files (API docs work offline)
     "corsheaders",
     "channels",
     "django_celery_beat",
@@ -98,6 +109,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "coliseum.errors.ApiErrorEnvelopeMiddleware",  # JSON errors under /api/, /v1/, ... with DEBUG on too
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -129,7 +141,10 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url_config(_database_url())}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_coliseum")}
+# test_<database>: test runs pointed at different databases (DATABASE_URL) never share a test database.
+DATABASES["default"]["TEST"] = {
+    "NAME": env.str("TEST_DATABASE_NAME", default=f"test_{DATABASES['default']['NAME']}")
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Row-level security (coliseum/rls.py): every connection drops to this NOLOGIN role, which owns nothing,
 # so the tenant_isolation policies apply to the application's queries.
@@ -149,10 +164,19 @@ CACHES = {
     }
 }
 
+# The channel layer's Redis connection options. channels_redis's core layer waits for a consumer's next message
+# with BZPOPMIN and a 5 s server-side timeout, over and over, for as long as the WebSocket lives; redis-py 8
+# made socket_timeout default to 5 s, which fired first and closed every idle WebSocket with 1011 after ~5 s
+# (channels_redis#422). The read timeout must outlast that wait; 15 s still ends a read on a dead link.
+CHANNEL_LAYER_REDIS_OPTIONS = {"socket_timeout": 15, "socket_connect_timeout": 5, "socket_keepalive": True}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, **CHANNEL_LAYER_REDIS_OPTIONS}],
+            "capacity": 1000,
+            "expiry": 30,
+        },
     }
 }
 
@@ -225,6 +249,10 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ (Swagger UI) and /api/redoc/ load their assets from /static/, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `kind` choice field: name each enum after its own set.
     "ENUM_NAME_OVERRIDES": {
