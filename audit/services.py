@@ -10,6 +10,7 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest
 from tqdm import tqdm
 
+from coliseum.clientaddr import client_address
 from coliseum.middleware import request_id_var
 from coliseum.models import ApiKey, Tenant
 from coliseum.rls import system_scope
@@ -20,8 +21,7 @@ Actor = AbstractBaseUser | AnonymousUser | ApiKey | str | None
 
 
 def _client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites REMOTE_ADDR.
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request) or None
 
 
 def audit_record(

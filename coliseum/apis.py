@@ -22,19 +22,18 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
 
 from . import mfa, selectors, services
+from .clientaddr import client_address
 from .errors import ApplicationError, AuthenticationError, NotFoundError
 from .models import ApiKeyKind, Artist, Role, Tenant, validate_timezone
 from .pagination import PageNumberPagination
 from .rls import tenant_scope
 from .tenancy import TenantApi
+from .tokens import RefreshRefused, refresh_token_issue, refresh_token_rotate
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +74,10 @@ class BruteForceThrottle(SimpleRateThrottle):
 
     rate = "30/min"
     scope = "auth"
+
+    def get_ident(self, request: Request) -> str:
+        # DRF's own get_ident believes X-Forwarded-For when NUM_PROXIES is unset: one header per guess.
+        return client_address(request)
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         return f"throttle:{self.scope}:{self.get_ident(request)}"
@@ -186,7 +189,7 @@ class AuthSignupApi(APIView):
             ) from None
         with tenant_scope(tenant.pk):
             membership = tenant.memberships.get(user=user)
-        refresh = RefreshToken.for_user(user)
+        refresh = refresh_token_issue(user=user)
         body = {
             "user": user,
             "tenant": membership,
@@ -242,7 +245,7 @@ class AuthTokenApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         username, otp = data.validated_data["username"], data.validated_data["otp"]
-        client = BruteForceThrottle().get_ident(request)  # the address as the per-IP throttle sees it
+        client = client_address(request)  # the address as the per-IP throttle sees it
         mfa.login_attempts_check(username=username, client=client)
         user = authenticate(request._request, username=username, password=data.validated_data["password"])
         if user is None or not jwt_settings.USER_AUTHENTICATION_RULE(user):
@@ -265,7 +268,7 @@ class AuthTokenApi(APIView):
                     "The two-factor code is wrong, expired or already used.", code="mfa_invalid"
                 )
         mfa.login_failures_clear(username=username, client=client)
-        refresh = RefreshToken.for_user(user)
+        refresh = refresh_token_issue(user=user)
         if jwt_settings.UPDATE_LAST_LOGIN:
             update_last_login(type(user), user)
         audit_record(action="auth.login_succeeded", actor=user, target=user, request=request)
@@ -337,7 +340,7 @@ class AuthMfaTotpApi(APIView):
         enrolment = mfa.mfa_totp_start(
             user=request.user,  # type: ignore[arg-type]
             password=data.validated_data["password"],
-            client=BruteForceThrottle().get_ident(request),
+            client=client_address(request),
         )
         body = self.EnrolmentSerializer(enrolment).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
@@ -386,13 +389,14 @@ class AuthMfaTotpConfirmApi(APIView):
             request=request,
         )
         # Every earlier refresh token was just revoked: this client goes on with a new pair.
-        refresh = RefreshToken.for_user(request.user)  # type: ignore[arg-type, type-var]
+        refresh = refresh_token_issue(user=request.user)
         body = {"recovery_codes": codes, "access": str(refresh.access_token), "refresh": str(refresh)}
         return Response(self.OutputSerializer(body).data, headers={"Cache-Control": "no-store"})
 
 
 class AuthTokenRefreshApi(APIView):
-    """Exchange a refresh token for a new access token AND a new refresh token; the old one stops working."""
+    """Exchange a refresh token for a new access token AND a new refresh token; the old one stops
+    working, and presenting it again revokes every refresh token of the same sign-in (coliseum/tokens.py)."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
@@ -409,26 +413,22 @@ class AuthTokenRefreshApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        serializer = TokenRefreshSerializer(data=data.validated_data, context={"request": request})
         try:
-            serializer.is_valid(raise_exception=True)
-        except (TokenError, InvalidToken, get_user_model().DoesNotExist, serializers.ValidationError) as exc:
-            reason = "user_gone" if isinstance(exc, get_user_model().DoesNotExist) else "invalid_token"
+            rotation = refresh_token_rotate(raw=data.validated_data["refresh"])
+        except RefreshRefused as refused:
             audit_record(
-                action="auth.refresh_failed", actor=None, request=request, details={"reason": reason}
+                action="auth.refresh_failed",
+                actor=None,
+                target_type="user" if refused.user_id is not None else "",
+                target_id=str(refused.user_id or ""),
+                request=request,
+                details={"reason": refused.reason},
             )
             raise AuthenticationError(
                 "The refresh token is invalid, expired or already used.", code="token_not_valid"
             ) from None
-        except Exception:
-            audit_record(
-                action="auth.refresh_failed",
-                actor=None,
-                request=request,
-                details={"reason": "inactive_account"},
-            )
-            raise
-        return Response(serializer.validated_data)
+        body = {"access": rotation.access, "refresh": rotation.refresh}
+        return Response(self.OutputSerializer(body).data, headers={"Cache-Control": "no-store"})
 
 
 class AuthMeApi(APIView):

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from coliseum.clientaddr import client_address
 from coliseum.crypto import constant_time_equals
 
 from .alerts import alerts_firing, alerts_thresholds
@@ -106,7 +107,7 @@ def metrics_allowed(request: HttpRequest) -> bool:
         return True
     allowed: list[str] = list(ops_setting("METRICS_ALLOWED_IPS") or [])
     try:
-        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        client = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     for entry in allowed:

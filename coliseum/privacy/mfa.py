@@ -26,6 +26,7 @@ from django.utils.functional import LazyObject, empty
 from django_otp.admin import OTPAdminAuthenticationForm
 from django_otp.plugins.otp_static.models import StaticDevice
 
+from coliseum.clientaddr import client_address
 from coliseum.mfa import recovery_code_digest
 
 _OTP_LOGIN_TEMPLATE = "otp/admin111/login.html"
@@ -37,7 +38,7 @@ def mfa_required() -> bool:
 
 def _throttle_key(request: HttpRequest) -> str:
     username = str(request.POST.get("username", "")).strip().lower()
-    ip = request.META.get("REMOTE_ADDR", "")
+    ip = client_address(request)
     # hashed: usernames are personal data and must not sit in Redis key names in clear
     digest = hashlib.sha256(f"{username}|{ip}".encode()).hexdigest()[:32]
     return f"privacy:admin-login-failures:{digest}"
