@@ -1,6 +1,12 @@
 """The demo world behind `make run`: a deterministic catalog (artists, shows, cities, genres), the demo
 operator and tenant, and a deterministic stream of Passport events. Everything is keyed by external id or
-uuid5 event id, so re-running adds nothing."""
+uuid5 event id, so re-running adds nothing it added before.
+
+Two streams: the history (90 days before the first seed's day, ids by index) and the recent hours (every
+hour of the last RECENT_DAYS days up to now, ids by tenant, hour and index). History alone goes stale: a day
+after the first seed the 24-hour boards would be empty. The recent stream is regenerated on every run
+(`make run` seeds on every start), so a re-run tops up the hours since the last one, and a re-run in the same
+hour adds nothing."""
 
 from __future__ import annotations
 
@@ -30,6 +36,11 @@ EVENT_NAMESPACE = uuid.UUID("5b0e7c1e-3f0a-4c38-9a57-2f1f7f3c0d11")
 ARTIST_COUNT = 240
 SHOW_COUNT = 48
 FAN_COUNT = 4000
+# The recent stream: how far back a re-run tops up, and the hour-of-day shape of its traffic (UTC; mean 1.0,
+# quiet before dawn, busiest in the evening, as a music platform's day is).
+RECENT_DAYS = 7
+_HOUR_SHAPE_RAW = [3, 2, 2, 1, 1, 1, 2, 3, 4, 5, 6, 6, 7, 7, 7, 8, 9, 10, 12, 14, 15, 13, 9, 5]
+HOUR_SHAPE = [v * 24 / sum(_HOUR_SHAPE_RAW) for v in _HOUR_SHAPE_RAW]
 
 CITIES = [
     ("Lisbon", "PT"),
@@ -417,3 +428,90 @@ def demo_events(*, count: int, anchor: datetime) -> Iterator[dict[str, Any]]:
         event["occurred_at"] = _rfc3339(occurred)
         event["properties"] = props
         yield event
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def recent_hours(*, now: datetime, days: int = RECENT_DAYS) -> list[datetime]:
+    """The hours the recent stream covers: the last `days` days, up to and including now's hour."""
+    last = _hour_floor(now)
+    return [last - timedelta(hours=h) for h in range(days * 24 - 1, -1, -1)]
+
+
+def recent_events(
+    *, tenant_slug: str, now: datetime, per_hour: float, days: int = RECENT_DAYS
+) -> Iterator[dict[str, Any]]:
+    """Passport events for every hour of the last `days` days up to `now`, about `per_hour` an hour on
+    average (shaped by HOUR_SHAPE). Event n of hour H has the id uuid5(tenant, H, n) and H's own random
+    sequence, so the same hour always yields the same events: a re-run in the same hour adds nothing, one
+    later tops up the hours since. The current hour's events fall between its start and `now` (never in the
+    future); their ids are already taken when a later run regenerates them, so they stay as first sent.
+
+    Plays, money, follows, shares and sessions only: votes and attendance belong to a show's night, which
+    the history places."""
+    artists, shows = world_specs(anchor_time())
+    weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(artists))]
+    kinds = [("play", 0.70), ("spend", 0.07), ("earn", 0.03), ("follow", 0.08), ("share", 0.08)]
+    kinds.append(("session", 1.0 - sum(w for _, w in kinds)))
+    kind_names = [k for k, _ in kinds]
+    kind_weights = [w for _, w in kinds]
+    now = now.astimezone(UTC)
+    for hour in recent_hours(now=now, days=days):
+        stamp = hour.strftime("%Y%m%dT%H")
+        rng = random.Random(f"{SEED}:{tenant_slug}:{stamp}")
+        count = int(per_hour * HOUR_SHAPE[hour.hour] + rng.random())
+        span = max(1, min(3600, int((now - hour).total_seconds())))
+        for n in range(count):
+            kind = rng.choices(kind_names, kind_weights)[0]
+            fan = f"demo-fan-{rng.randrange(FAN_COUNT):05d}"
+            artist = rng.choices(artists, weights)[0]
+            occurred = hour + timedelta(seconds=rng.randrange(span))
+            event: dict[str, Any] = {
+                "event_id": str(uuid.uuid5(EVENT_NAMESPACE, f"demo-recent:{tenant_slug}:{stamp}:{n}")),
+                "user_id": fan,
+                "session_id": f"{fan}-s{rng.randrange(40)}",
+                "device_id": f"{fan}-d{rng.randrange(2)}",
+                "occurred_at": _rfc3339(occurred),
+            }
+            if kind == "play":
+                event["type"] = "player.track_played"
+                event["properties"] = {
+                    "track_id": f"{artist.external_id}-t{rng.randrange(12):02d}",
+                    "artist_id": artist.external_id,
+                    "duration_seconds": rng.randint(20, 420),
+                    "city": rng.choice(CITIES)[0],
+                }
+            elif kind == "spend":
+                show = rng.choice(shows)
+                event["type"] = "treasury.money_spent"
+                event["properties"] = {
+                    "amount_minor": rng.choice([500, 1200, 2500, 4500, 8000]),
+                    "currency": rng.choice(CURRENCIES),
+                    "reason": rng.choice(["ticket", "merch", "tip"]),
+                    "show_id": show.external_id,
+                    "artist_id": rng.choice(show.lineup),
+                }
+            elif kind == "earn":
+                event["type"] = "treasury.money_earned"
+                event["properties"] = {
+                    "amount_minor": rng.choice([1000, 5000, 20000, 75000]),
+                    "currency": rng.choice(CURRENCIES),
+                    "reason": rng.choice(["ticket_sales", "streaming", "tips"]),
+                    "artist_id": artist.external_id,
+                }
+            elif kind == "follow":
+                event["type"] = "social.artist_followed"
+                event["properties"] = {"artist_id": artist.external_id}
+            elif kind == "share":
+                event["type"] = "social.track_shared"
+                event["properties"] = {
+                    "track_id": f"{artist.external_id}-t{rng.randrange(12):02d}",
+                    "artist_id": artist.external_id,
+                    "channel": rng.choice(["whatsapp", "instagram", "x", "tiktok"]),
+                }
+            else:
+                event["type"] = "session.started"
+                event["properties"] = {"platform": rng.choice(["ios", "android", "web"])}
+            yield event
