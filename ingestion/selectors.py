@@ -1,5 +1,6 @@
 """Reads over the rollups (the contract other apps use): rollup_totals, kpi_series, show_round_votes,
-ingest_stats. The KPI reads also offer `attributed_revenue`, from ingestion.funnels.selectors.
+rollup_first_bucket, ingest_stats.
+The KPI reads also offer `attributed_revenue`, from ingestion.funnels.selectors.
 
 Ranges are half-open [start, end) over HOUR buckets: a bucket counts when its start lies in the range
 (callers that pass whole hours get exact figures). unique_listeners is always an exact COUNT(DISTINCT user)
@@ -100,6 +101,20 @@ def rollup_totals(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {int(a): int(v) for a, v in cursor.fetchall() if v}
+
+
+def rollup_first_bucket(*, tenant_id: int) -> datetime | None:
+    """The start of the tenant's earliest hour with data (any metric), None when it has none: where its
+    history begins, so a comparison with an earlier period can tell a quiet period from one before it."""
+    # One index probe per metric on the primary key (tenant_id, metric, bucket, ...).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(first) FROM unnest(%s::text[]) AS m(metric), LATERAL (SELECT min(bucket) AS first "
+            "FROM ingestion_rollup_hourly r WHERE r.tenant_id = %s AND r.metric = m.metric) AS f",
+            [list(METRICS), tenant_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row and row[0] is not None else None
 
 
 def _series_bounds(period: str, start: datetime, end: datetime, tz: ZoneInfo) -> list[datetime]:

@@ -111,9 +111,30 @@ def _days(start_day: date, end_day: date) -> list[date]:
     return [start_day + timedelta(days=i) for i in range((end_day - start_day).days + 1)]
 
 
-def _change(current: int, previous: int) -> dict[str, Any]:
-    percent = None if previous == 0 else round((current - previous) * 100.0 / previous, 1)
-    return {"absolute": current - previous, "percent": percent}
+def _change(current: int, previous: int, *, enough_history: bool = True) -> dict[str, Any]:
+    """The change against the previous period. Without enough history (see _history_covers) the percentage
+    is None and `enough_history` false: the report says so instead of a meaningless "+11,940%"."""
+    percent = (
+        None if previous == 0 or not enough_history else round((current - previous) * 100.0 / previous, 1)
+    )
+    return {"absolute": current - previous, "percent": percent, "enough_history": enough_history}
+
+
+def _history_covers(tenant: Tenant, previous_period: dict[str, Any]) -> bool:
+    """The rule for a percentage: the previous period must lie wholly inside the tenant's data, i.e. its
+    earliest hour with data is at or before the previous period's first hour. A tenant with a day of history
+    compared against a week that is mostly from before its data would otherwise show a huge growth."""
+    try:
+        from ingestion.selectors import rollup_first_bucket
+    except ImportError as exc:
+        raise ReportDataUnavailable("Event rollups are not available on this installation yet.") from exc
+    first = rollup_first_bucket(tenant_id=tenant.pk)
+    if first is None:
+        return False
+    start, _ = period_bounds(
+        tenant, date.fromisoformat(previous_period["from"]), date.fromisoformat(previous_period["to"])
+    )
+    return bool(first <= start)
 
 
 def rank_window(tenant: Tenant, days: int) -> str:
@@ -226,7 +247,9 @@ def artist_report_data(
     }
     data["totals"] = totals
     data["previous_totals"] = previous
-    data["change"] = {m: _change(totals[m], previous[m]) for m in ARTIST_METRICS}
+    covered = _history_covers(tenant, p)
+    data["previous_period"]["enough_history"] = covered
+    data["change"] = {m: _change(totals[m], previous[m], enough_history=covered) for m in ARTIST_METRICS}
     data["daily"] = daily
 
     # Top cities by plays. rollup_totals answers one city at a time and no selector lists the cities an
@@ -410,7 +433,9 @@ def tenant_report_data(*, tenant: Tenant, start_day: date, end_day: date, title:
     previous, _ = _kpi(tenant, METRICS, prev_start_day, prev_end_day)
     data["totals"] = totals
     data["previous_totals"] = previous
-    data["change"] = {m: _change(totals[m], previous[m]) for m in METRICS}
+    covered = _history_covers(tenant, p)
+    data["previous_period"]["enough_history"] = covered
+    data["change"] = {m: _change(totals[m], previous[m], enough_history=covered) for m in METRICS}
     per_artist = _totals(rollup, tenant, METRICS, start, end)
     prev_plays = rollup(tenant_id=tenant.pk, metric="plays", start=prev_start, end=prev_end)
     ids = set().union(*(set(v) for v in per_artist.values()), set(prev_plays))
@@ -432,7 +457,7 @@ def tenant_report_data(*, tenant: Tenant, start_day: date, end_day: date, title:
                     "artist_id": aid,
                     "artist": names.get(aid, str(aid)),
                     "plays": now_v,
-                    **_change(now_v, before),
+                    **_change(now_v, before, enough_history=covered),
                 }
             )
     movers.sort(key=lambda r: (-abs(r["absolute"]), r["artist"]))

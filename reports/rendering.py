@@ -83,11 +83,17 @@ def fmt_value(metric: str, value: int | None, currency: str) -> str:
     return f"{value:,}"
 
 
+# What a change says when the previous period starts before the tenant's data (reports/data.py's rule).
+NOT_ENOUGH_HISTORY = "not enough history to compare"
+
+
 def _fmt_change(change: dict[str, Any] | None) -> tuple[str, str]:
     if not change:
         return "", "flat"
     pct = change.get("percent")
     absolute = int(change.get("absolute") or 0)
+    if change.get("enough_history") is False:
+        return NOT_ENOUGH_HISTORY, "flat"
     if pct is None:
         return ("new" if absolute > 0 else DASH), ("up" if absolute > 0 else "flat")
     arrow = "▲" if pct > 0 else "▼" if pct < 0 else "■"
@@ -307,7 +313,14 @@ def _tenant_page(data: dict[str, Any], color: str) -> Page:
                 [
                     r["artist"],
                     f"{r['plays']:,}",
-                    f"{r['absolute']:+,}" + (f" ({r['percent']:+.1f}%)" if r["percent"] is not None else ""),
+                    f"{r['absolute']:+,}"
+                    + (
+                        f" ({r['percent']:+.1f}%)"
+                        if r["percent"] is not None
+                        else f" ({NOT_ENOUGH_HISTORY})"
+                        if r.get("enough_history") is False
+                        else ""
+                    ),
                 ]
                 for r in data.get("top_movers", [])
             ],

@@ -13,7 +13,14 @@ _CHANGE = {
     "type": "object",
     "additionalProperties": {
         "type": "object",
-        "properties": {"absolute": _INT, "percent": {"type": ["number", "null"]}},
+        "properties": {
+            "absolute": _INT,
+            "percent": {"type": ["number", "null"]},
+            "enough_history": {
+                "type": "boolean",
+                "description": "false: the previous period starts before the tenant's data; percent is null.",
+            },
+        },
         "required": ["absolute", "percent"],
     },
 }
@@ -73,7 +80,16 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
         "currency": {"type": "string", "description": "ISO 4217; money metrics are minor units of it."},
         "timezone": {"type": "string"},
         "period": _PERIOD,
-        "previous_period": _PERIOD,
+        "previous_period": {
+            **_PERIOD,
+            "properties": {
+                **_PERIOD["properties"],  # type: ignore[dict-item]
+                "enough_history": {
+                    "type": "boolean",
+                    "description": "kind=artist/tenant: the tenant's data covers this whole period.",
+                },
+            },
+        },
         "generated_at": {"type": "string", "format": "date-time"},
         "totals": {**_METRIC_MAP, "description": "Metric -> total over the period (rollup_totals)."},
         "previous_totals": _METRIC_MAP,
