@@ -10,6 +10,21 @@ from django.core.cache import cache
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
+from tests.clock import SHIFT_ENV, clock_shift_days, clock_shift_start
+
+# Started when this, the first conftest, is imported: before any test module or nested conftest computes a
+# moment relative to now (tests/ingestion/conftest.py's HOUR0, for one). See tests/clock.py.
+_CLOCK_SHIFT = clock_shift_start()
+
+
+def pytest_report_header() -> str | None:
+    return f"clock: {SHIFT_ENV}={clock_shift_days()} (this process runs ahead)" if _CLOCK_SHIFT else None
+
+
+def pytest_unconfigure() -> None:
+    if _CLOCK_SHIFT is not None:
+        _CLOCK_SHIFT.stop()
+
 
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:

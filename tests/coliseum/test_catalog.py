@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -56,9 +56,10 @@ def test_shows_list_newest_first_with_lineups_and_only_this_tenants(
     tenant, member_client, django_assert_max_num_queries
 ):
     band = ArtistFactory.create(tenant=tenant, name="Band")
-    old = ShowFactory.create(tenant=tenant, title="Old", starts_at=datetime(2026, 1, 1, tzinfo=UTC))
-    new = ShowFactory.create(tenant=tenant, title="New", starts_at=datetime(2026, 6, 1, tzinfo=UTC))
-    for show in ShowFactory.create_batch(5, tenant=tenant, starts_at=datetime(2025, 1, 1, tzinfo=UTC)):
+    now = datetime.now(UTC)
+    old = ShowFactory.create(tenant=tenant, title="Old", starts_at=now - timedelta(days=330))
+    new = ShowFactory.create(tenant=tenant, title="New", starts_at=now - timedelta(days=180))
+    for show in ShowFactory.create_batch(5, tenant=tenant, starts_at=now - timedelta(days=700)):
         show.lineup.add(band)
     new.lineup.add(band)
     ShowFactory.create(tenant=TenantFactory.create(), title="Elsewhere")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,9 +13,16 @@ from rest_framework.test import APIClient
 
 from coliseum.models import Tenant
 from ingestion.services import event_batch_ingest, processing_run_pending
+from tests.clock import day_at
 from tests.factories import MembershipFactory, TenantFactory
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+# Noon UTC four days ago: the tests' events lie between 40 days before it and 60 hours after it, all past.
+T0 = day_at(4, 12)
+
+
+def day(offset_days: int) -> str:
+    """The date `offset_days` from T0's, as the API's `from` and `to` take it."""
+    return (T0 + timedelta(days=offset_days)).date().isoformat()
 
 
 @pytest.fixture

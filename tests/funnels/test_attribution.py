@@ -14,7 +14,7 @@ from ingestion.funnels.models import AttributedConversion
 from ingestion.funnels.selectors import attributed_revenue
 from ingestion.funnels.services import attribution_apply, attribution_settings_update, attributions_erase_user
 from tests.factories import TenantFactory
-from tests.funnels.conftest import T0, client_for, event, ingest
+from tests.funnels.conftest import T0, client_for, day, event, ingest
 
 PLAY, SHARE, FOLLOW, SPEND = (
     "player.track_played",
@@ -224,7 +224,7 @@ def test_attribution_endpoint_groups_conversions_and_revenue(tenant: Tenant) -> 
         ],
     )
     client = client_for(tenant)
-    window = {"from": "2026-10-01", "to": "2026-11-10", "artist_id": "a1"}
+    window = {"from": day(-31), "to": day(2), "artist_id": "a1"}
     # when
     by_type = client.get("/api/v1/attribution", {**window, "group_by": "touch_type"})
     by_source = client.get("/api/v1/attribution", {**window, "group_by": "source"})
@@ -266,9 +266,7 @@ def test_attribution_endpoint_gate_validation_and_isolation(tenant: Tenant) -> N
     assert client_for(basic).get("/api/v1/attribution").status_code == 403
     assert client.get("/api/v1/attribution", {"group_by": "city"}).status_code == 400
     assert client.get("/api/v1/attribution", {"artist_id": "a1"}).status_code == 404
-    assert (
-        client.get("/api/v1/attribution", {"from": "2026-10-01", "to": "2026-11-10"}).json()["groups"] == []
-    )
+    assert client.get("/api/v1/attribution", {"from": day(-31), "to": day(2)}).json()["groups"] == []
 
 
 def test_openapi_schema_lists_both_endpoints(tenant: Tenant) -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from coliseum.models import Tenant
 from ingestion.funnels.selectors import FunnelStep, funnel_compute
 from tests.factories import ArtistFactory, TenantFactory
-from tests.funnels.conftest import T0, client_for, event, ingest
+from tests.funnels.conftest import T0, client_for, day, event, ingest
 
 PLAY, FOLLOW, SPEND = "player.track_played", "social.artist_followed", "treasury.money_spent"
 START, END = T0 - timedelta(days=1), T0 + timedelta(days=30)
@@ -239,8 +239,8 @@ def test_funnel_endpoint_end_to_end_with_genre_and_city(tenant: Tenant) -> None:
         "/api/v1/funnels",
         {
             "steps": f"{PLAY},concierto.event_attended",
-            "from": "2026-10-25",
-            "to": "2026-11-10",
+            "from": day(-7),
+            "to": day(2),
             "within": "2h",
             "genre": "rock",
             "city": "Lisbon",
@@ -293,7 +293,7 @@ def test_another_tenants_artist_and_events_are_invisible(tenant: Tenant) -> None
     ArtistFactory.create(tenant=other, external_id="b1")
     client = client_for(tenant)
     # when / then
-    params = {"steps": f"{PLAY},{FOLLOW}", "from": "2026-10-25", "to": "2026-11-10"}
+    params = {"steps": f"{PLAY},{FOLLOW}", "from": day(-7), "to": day(2)}
     assert _users(client.get("/api/v1/funnels", params).json()) == [0, 0]
     missing = client.get("/api/v1/funnels", {**params, "artist_id": "b1"})
     assert missing.status_code == 404

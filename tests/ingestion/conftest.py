@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from coliseum.crypto import digest_secret, encrypt_secret
 from coliseum.models import ApiKey, Tenant
+from tests.clock import day_at
 from tests.factories import TenantFactory
 
 WEBHOOK_SECRET = "whsec-test-secret-0123456789"
@@ -39,7 +40,11 @@ def write_key(tenant: Tenant) -> ApiKey:
     )
 
 
-HOUR0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+# 10:00 UTC four days ago. Inside the late horizon (INGEST_LATE_HORIZON_DAYS, 7 days) for the whole session,
+# so events take the live path to the rollups, not the backfill; with the three days after it already past
+# (KPI tests spread events over them); and early morning in New York, so its first hours are one local day
+# there.
+HOUR0 = day_at(4, 10)
 
 
 def make_event(

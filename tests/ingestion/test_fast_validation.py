@@ -8,7 +8,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import orjson
@@ -87,12 +87,15 @@ def post_both_ways(client: Client, keys: Keys, body: bytes, monkeypatch: pytest.
     return fast
 
 
+MOMENT = HOUR0 + timedelta(minutes=5)
+
+
 def event(type_: str = "player.track_played", **envelope: Any) -> dict[str, Any]:
     """A valid event of `type_` carrying the catalog's example properties; `envelope` overrides fields."""
     out: dict[str, Any] = {
         "event_id": str(uuid.uuid4()),
         "type": type_,
-        "occurred_at": (HOUR0 + timedelta(minutes=5)).isoformat(),
+        "occurred_at": MOMENT.isoformat(),
         "user_id": "fan-1",
         "properties": dict(CATALOG[type_].example) if type_ in CATALOG else {},
     }
@@ -128,7 +131,7 @@ def test_every_catalog_example_takes_the_fast_path_and_is_stored_as_the_long_pat
     assert len(logged(keys.fast.tenant)) == len(events)
 
 
-OFFSET = "2026-11-20T11:05:00+01:00"
+OFFSET = MOMENT.astimezone(timezone(timedelta(hours=1))).isoformat()
 # Events each case sends (after one valid event, so indexes in `rejected` are checked too).
 CASES: dict[str, Callable[[], list[Any]]] = {
     "wrong property type": lambda: [with_props(duration_seconds="100")],
@@ -140,9 +143,9 @@ CASES: dict[str, Callable[[], list[Any]]] = {
     "properties missing, none required": lambda: [without("properties", event("profile.deletion_requested"))],
     "properties missing, some required": lambda: [without("properties", event())],
     "properties null": lambda: [event(properties=None)],
-    "naive datetime": lambda: [event(occurred_at="2026-11-20T10:05:00")],
+    "naive datetime": lambda: [event(occurred_at=MOMENT.replace(tzinfo=None).isoformat())],
     "offset datetime": lambda: [event(occurred_at=OFFSET)],
-    "datetime with 7 fraction digits": lambda: [event(occurred_at="2026-11-20T10:05:00.1234567Z")],
+    "datetime with 7 fraction digits": lambda: [event(occurred_at=f"{MOMENT:%Y-%m-%dT%H:%M:%S}.1234567Z")],
     "datetime as a number": lambda: [event(occurred_at=1_795_000_000)],
     "datetime before 1970 in UTC": lambda: [event(occurred_at="1970-01-01T00:30:00+01:00")],
     "datetime after 9000": lambda: [event(occurred_at="9001-01-01T00:00:00Z")],

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coliseum.models import ApiKey
+from tests.ingestion.conftest import HOUR0
 from tests.ingestion.test_http import basic, post_webhook
 
 json_values = st.recursive(
@@ -29,7 +30,8 @@ event_like = st.fixed_dictionaries(
     optional={
         "event_id": json_values | st.uuids().map(str),
         "type": json_values | st.sampled_from(["player.track_played", "coliseum.vote_cast", "custom.x"]),
-        "occurred_at": json_values | st.sampled_from(["2026-11-20T10:00:00Z", "2026-11-20T10:00:00", "0000"]),
+        "occurred_at": json_values
+        | st.sampled_from([f"{HOUR0:%Y-%m-%dT%H:%M:%S}Z", f"{HOUR0:%Y-%m-%dT%H:%M:%S}", "0000"]),
         "user_id": json_values,
         "properties": json_values,
         "context": json_values,

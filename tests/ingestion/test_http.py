@@ -22,7 +22,7 @@ from ingestion.catalog import CATALOG
 from ingestion.models import Person
 from ingestion.services import event_batch_ingest
 from tests.factories import TenantFactory
-from tests.ingestion.conftest import WEBHOOK_SECRET, WRITE_KEY, make_event
+from tests.ingestion.conftest import HOUR0, WEBHOOK_SECRET, WRITE_KEY, make_event
 
 WEBHOOK = "/webhooks/passport/events"
 
@@ -230,7 +230,7 @@ def seg_track(event: str = "player.track_played", **overrides: Any) -> dict[str,
         "event": event,
         "userId": "fan-9",
         "messageId": str(uuid.uuid4()),
-        "timestamp": "2026-11-20T10:05:00Z",
+        "timestamp": f"{HOUR0 + timedelta(minutes=5):%Y-%m-%dT%H:%M:%SZ}",
         "properties": {"trackId": "t1", "artistId": "a1", "durationSeconds": 60},
         **overrides,
     }

@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from coliseum.models import Tenant
 from ingestion.selectors import rollup_totals
-from tests.ingestion.conftest import make_event
+from tests.ingestion.conftest import HOUR0, make_event
 
 
 def test_jsonl_import_with_duplicates_and_rejects(tenant: Tenant, tmp_path: Path) -> None:
@@ -40,8 +40,9 @@ def test_csv_import(tenant: Tenant, tmp_path: Path) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["event_id", "type", "occurred_at", "user_id", "properties"])
-    writer.writerow(["csv-1", "social.artist_followed", "2026-11-20T10:00:00Z", "u1", '{"artist_id": "a7"}'])
-    writer.writerow(["csv-2", "social.artist_followed", "2026-11-20T10:00:00Z", "u2", "{not json"])
+    at = f"{HOUR0:%Y-%m-%dT%H:%M:%SZ}"
+    writer.writerow(["csv-1", "social.artist_followed", at, "u1", '{"artist_id": "a7"}'])
+    writer.writerow(["csv-2", "social.artist_followed", at, "u2", "{not json"])
     source.write_text(buffer.getvalue())
     out = io.StringIO()
     call_command("import_events", str(source), tenant=tenant.slug, process=True, quiet=True, stdout=out)

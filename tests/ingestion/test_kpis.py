@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,13 +65,15 @@ def test_hourly_series_is_gap_filled_with_exact_totals(tenant: Tenant) -> None:
 
 def test_daily_series_follows_the_requested_time_zone(tenant: Tenant) -> None:
     _seed(tenant)
-    # 10:00 UTC on Nov 20 is 05:00 in New York: one local day holds everything
+    # HOUR0 (10:00 UTC) is 05:00 or 06:00 in New York: one local day holds everything
+    zone = ZoneInfo("America/New_York")
+    day = HOUR0.date()
     response = _client_for(tenant).get(
         "/api/v1/kpis",
         {
             "period": "daily",
-            "from": "2026-11-19",
-            "to": "2026-11-22",
+            "from": (day - timedelta(days=1)).isoformat(),
+            "to": (day + timedelta(days=2)).isoformat(),
             "tz": "America/New_York",
             "metrics": "plays",
         },
@@ -79,11 +81,14 @@ def test_daily_series_follows_the_requested_time_zone(tenant: Tenant) -> None:
     body = response.json()
     assert response.status_code == 200
     assert [(p["bucket"][:10], p["plays"]) for p in body["series"]] == [
-        ("2026-11-19", 0),
-        ("2026-11-20", 3),
-        ("2026-11-21", 0),
+        ((day - timedelta(days=1)).isoformat(), 0),
+        (day.isoformat(), 3),
+        ((day + timedelta(days=1)).isoformat(), 0),
     ]
-    assert body["series"][0]["bucket"].endswith("-05:00")
+    # each bucket starts at local midnight, with New York's offset of that day
+    midnight = datetime.combine(day - timedelta(days=1), time(), tzinfo=zone)
+    assert datetime.fromisoformat(body["series"][0]["bucket"]) == midnight
+    assert body["series"][0]["bucket"].endswith(midnight.isoformat()[-6:])
 
 
 def test_kpi_errors_and_tenant_isolation(tenant: Tenant) -> None:
@@ -202,8 +207,8 @@ def test_attributed_revenue_series_equals_a_brute_force_sum(tenant: Tenant) -> N
         tenant_id=tenant.pk,
         metrics=["attributed_revenue"],
         period="daily",
-        start=datetime(2026, 11, 20, tzinfo=zone),
-        end=datetime(2026, 11, 24, tzinfo=zone),
+        start=datetime.combine(HOUR0.date(), time(), tzinfo=zone),
+        end=datetime.combine(HOUR0.date() + timedelta(days=4), time(), tzinfo=zone),
         tz="America/New_York",
         artist_id=artist.pk,
         currency="EUR",
@@ -216,10 +221,7 @@ def test_attributed_revenue_series_equals_a_brute_force_sum(tenant: Tenant) -> N
         day = hour.astimezone(zone).date().isoformat()
         expected[day] = expected.get(day, 0) + amount
     assert [p["bucket"][:10] for p in daily["series"]] == [
-        "2026-11-20",
-        "2026-11-21",
-        "2026-11-22",
-        "2026-11-23",
+        (HOUR0.date() + timedelta(days=d)).isoformat() for d in range(4)
     ]
     assert {
         p["bucket"][:10]: p["attributed_revenue"] for p in daily["series"] if p["attributed_revenue"]
