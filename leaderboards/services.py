@@ -269,3 +269,29 @@ def boards_rebuild_tenant(*, tenant: Tenant, actor: Actor) -> int:
             details={"families": sorted(families), "count": len(families)},
         )
     return len(families)
+
+
+def boards_reset_tenant(*, tenant_id: int) -> int:
+    """Drop every board key of a tenant and rebuild its recently read families from the rollups: after the
+    rollups lost contributions (a privacy erasure), so no key keeps counting what the rollups no longer hold.
+
+    Every key of the tenant goes except the previous-rank snapshots (bucket keys of every family, built
+    markers, window and ranking caches); the families read recently are rebuilt at once, the others rebuild
+    themselves on their next read (their built markers are gone). Readers' process-local ranking caches
+    converge within LEADERBOARD_CACHE_SECONDS. Not audited: the caller's action is. Returns the families
+    rebuilt."""
+    conn = redis()
+    doomed = [
+        key
+        for key in conn.scan_iter(match=f"{{{GLOBAL_PREFIX}:{tenant_id}:*", count=1000)
+        if b":s:" not in (key if isinstance(key, bytes) else key.encode())
+    ]
+    for start in range(0, len(doomed), 500):
+        conn.delete(*doomed[start : start + 500])
+    rebuilt = 0
+    for raw in conn.zrange(FAMILIES_KEY, 0, -1):
+        family = BoardFamily.from_token(raw.decode() if isinstance(raw, bytes) else raw)
+        if family.tenant_id == tenant_id and family.metric in BUCKETED_METRICS:
+            board_family_rebuild(family=family)
+            rebuilt += 1
+    return rebuilt

@@ -1,11 +1,12 @@
 """Retention policies (editable, with the legal hold), retention runs and data-subject requests (read-only
-views); recovery-code devices (codes issued by an action, shown once, stored as digests)."""
+views; a failed request shows its reason and can be retried); recovery-code devices (codes issued by an
+action, shown once, stored as digests)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -13,9 +14,11 @@ from django_otp.plugins.otp_static.models import StaticDevice
 
 from audit.admin import AuditedModelAdmin, ReadOnlyAdminMixin
 from audit.services import audit_record
+from coliseum.errors import ApplicationError
 from coliseum.mfa import RECOVERY_CODE_COUNT, recovery_codes_add
 
 from .models import PrivacyRequest, RetentionPolicy, RetentionRun
+from .services import privacy_request_retry
 
 
 @admin.register(RetentionPolicy)
@@ -48,8 +51,12 @@ class RetentionRunAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
 
 @admin.register(PrivacyRequest)
 class PrivacyRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
-    list_display = ("id", "tenant", "kind", "status", "created_at", "finished_at")
+    """Requests are read-only here; a failed one shows its reason and can be retried (the Retry action)."""
+
+    list_display = ("id", "tenant", "kind", "status", "error", "created_at", "finished_at")
     list_filter = ("kind", "status")
+    list_select_related = ("tenant",)
+    actions = ("retry",)
     # subject_encrypted is never shown, even encrypted.
     fields = (
         "id",
@@ -65,8 +72,26 @@ class PrivacyRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
         "link_expires_at",
         "result",
         "error",
+        "boards_corrected_at",
     )
     readonly_fields = fields
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("privacy.change_privacyrequest"))
+
+    @admin.action(description="Retry the selected failed requests", permissions=["retry"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> None:
+        done, refused = 0, []
+        for privacy_request in queryset:
+            try:
+                privacy_request_retry(privacy_request=privacy_request, actor=request.user, request=request)
+                done += 1
+            except ApplicationError as error:
+                refused.append(error.message)
+        if done:
+            self.message_user(request, f"{done} request(s) queued to run again.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
 
 
 @admin.register(StaticDevice)

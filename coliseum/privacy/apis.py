@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from coliseum.errors import NotFoundError
 from coliseum.models import Role
 from coliseum.tenancy import TenantApi
 
@@ -44,6 +45,7 @@ class PrivacyRequestOutputSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     result = serializers.DictField(child=serializers.IntegerField())
+    reason = serializers.CharField(allow_null=True, help_text="Why the job failed (status `failed`).")
     download_url = serializers.CharField(allow_null=True, required=False)
     link_expires_at = serializers.DateTimeField(allow_null=True, required=False)
 
@@ -57,6 +59,7 @@ def _out(privacy_request: PrivacyRequest) -> dict[str, Any]:
         "started_at": privacy_request.started_at,
         "finished_at": privacy_request.finished_at,
         "result": privacy_request.result,
+        "reason": privacy_request.error or None,
     }
     if privacy_request.kind == RequestKind.EXPORT:
         token = export_link_token(privacy_request=privacy_request)
@@ -156,7 +159,10 @@ class PrivacyExportFileApi(APIView):
     )
     def get(self, request: Request, token: str) -> FileResponse:
         privacy_request = export_link_resolve(token=token)
-        handle = private_storage().open(privacy_request.file_name, "rb")
+        try:
+            handle = private_storage().open(privacy_request.file_name, "rb")
+        except FileNotFoundError as exc:  # an erasure of the same fan is moving it away right now
+            raise NotFoundError("No such link.") from exc
         response = FileResponse(
             handle,
             content_type="application/json",

@@ -43,7 +43,11 @@ class PrivacyRequest(models.Model):
     file_size = models.BigIntegerField(null=True, blank=True)
     link_expires_at = models.DateTimeField(null=True, blank=True)
     result = models.JSONField(default=dict, blank=True)  # counts only, never data
-    error = models.CharField(max_length=300, blank=True, default="")
+    # Why the job failed, in words an operator acts on (never the subject's id); emptied by a retry.
+    error = models.CharField("reason", max_length=300, blank=True, default="")
+    # Erasure: when the tenant's boards were corrected, after the commit. Empty on a completed erasure means
+    # the correction has not happened yet (Redis failed right after the commit): the sweep does it.
+    boards_corrected_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

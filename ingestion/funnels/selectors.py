@@ -319,3 +319,12 @@ def fan_conversions(*, tenant_id: int, user_id: str) -> QuerySet[AttributedConve
     return AttributedConversion.objects.filter(tenant_id=tenant_id, user_id=user_id).extra(
         where=["fan_key = %s"], params=[fan_key(tenant_id, user_id)]
     )
+
+
+def fan_touches_count(*, tenant_id: int, user_id: str) -> int:
+    """How many recorded touches one fan of a tenant has (what an erasure of the fan removes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM funnels_touch WHERE tenant_id = %s AND user_id = %s", [tenant_id, user_id]
+        )
+        return int(cursor.fetchone()[0])

@@ -15,10 +15,12 @@ backfill exclusively), so no increment for that tenant is in flight while the to
 3. every hour bucket that held one of their counted votes has its vote rollups rebuilt from the remaining
    counted votes. The first-vote rule is per (show, round, fan), so removing one fan never changes which
    vote of another fan counts: re-deciding is re-summing the remaining counted votes.
-The caller rebuilds the tenant's Redis boards after the commit (boards are a cache of the rollups)."""
+The result counts what went, the rollup amounts included. The caller corrects the tenant's Redis boards
+after the commit (boards are a cache of the rollups)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -157,19 +159,27 @@ class ErasureResult:
     listener_rows: int = 0
     counted_votes: int = 0
     attributions: int = 0
+    touches: int = 0
     buckets_recomputed: int = 0
     vote_buckets_recomputed: int = 0
     buckets: list[datetime] = field(default_factory=list)
+    # what the recount took off the rollups, per metric (money per currency): "plays", "money_spent_eur"
+    rollups_removed: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+        """Every count, the rollup amounts as `rollup_<metric>`: the privacy receipt's result."""
+        counts = {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+        return counts | {f"rollup_{k}": v for k, v in sorted(self.rollups_removed.items())}
 
 
-def _vote_bucket_recompute(cursor: psycopg.Cursor[Any], tenant_id: int, bucket: datetime) -> None:
+def _vote_bucket_recompute(cursor: psycopg.Cursor[Any], tenant_id: int, bucket: datetime) -> int:
+    """Rebuild one hour's vote rollups from the counted votes; returns how many votes it lost."""
     cursor.execute(
-        "DELETE FROM ingestion_rollup_hourly WHERE tenant_id = %s AND bucket = %s AND metric = 'votes'",
+        "DELETE FROM ingestion_rollup_hourly WHERE tenant_id = %s AND bucket = %s AND metric = 'votes' "
+        "RETURNING value",
         [tenant_id, bucket],
     )
+    before = sum(v for (v,) in cursor.fetchall())
     cursor.execute(
         """
         INSERT INTO ingestion_rollup_hourly
@@ -178,9 +188,11 @@ def _vote_bucket_recompute(cursor: psycopg.Cursor[Any], tenant_id: int, bucket: 
         FROM ingestion_vote_counted
         WHERE tenant_id = %s AND occurred_at >= %s AND occurred_at < %s
         GROUP BY artist_id, city, show_id
+        RETURNING value
         """,
         [tenant_id, bucket, tenant_id, bucket, bucket + timedelta(hours=1)],
     )
+    return int(before - sum(v for (v,) in cursor.fetchall()))
 
 
 def subject_erase(*, tenant_id: int, user_id: str) -> ErasureResult:
@@ -230,15 +242,22 @@ def subject_erase(*, tenant_id: int, user_id: str) -> ErasureResult:
         if apps.is_installed("ingestion.funnels"):
             # Attribution credits a fan's conversions to the same fan's touches only: deleting their rows
             # changes nobody else's attribution (see ingestion.funnels.services).
+            from ingestion.funnels.selectors import fan_touches_count
             from ingestion.funnels.services import attributions_erase_user
 
+            result.touches = fan_touches_count(tenant_id=tenant_id, user_id=user_id)
             result.attributions = attributions_erase_user(tenant_id=tenant_id, user_id=user_id)
         # Buckets whose raw events retention already dropped keep their rollups (rollups outlive raw events):
         # only buckets that held one of the subject's log rows are recounted.
+        removed: dict[str, int] = defaultdict(int)
         for bucket in sorted(buckets):
-            bucket_recompute(cursor, tenant_id, bucket, archive=archive)  # boards are rebuilt after
+            # boards are corrected by the caller, after the commit
+            for change in bucket_recompute(cursor, tenant_id, bucket, archive=archive):
+                kind = f"{change.metric}_{change.currency.lower()}" if change.currency else change.metric
+                removed[kind] -= change.value
         for bucket in sorted(vote_buckets):
-            _vote_bucket_recompute(cursor, tenant_id, bucket)
+            removed["votes"] += _vote_bucket_recompute(cursor, tenant_id, bucket)
+        result.rollups_removed = {metric: value for metric, value in removed.items() if value}
         result.buckets_recomputed = len(buckets)
         result.vote_buckets_recomputed = len(vote_buckets)
         result.buckets = sorted(buckets | vote_buckets)

@@ -1,4 +1,5 @@
-"""Fixtures for privacy tests: private storage per test, a tenant with an owner, events, Redis/DB scans."""
+"""Fixtures for privacy tests: the shipped private storage, a job runner, a tenant with an owner, events,
+Redis/DB scans."""
 
 from __future__ import annotations
 
@@ -22,11 +23,24 @@ from tests.factories import MembershipFactory, TenantFactory
 
 
 @pytest.fixture(autouse=True)
-def private_root(tmp_path: Path, settings: Any) -> Path:
-    root = tmp_path / "private"
-    settings.PRIVATE_STORAGE_ROOT = root
+def private_root(settings: Any) -> Path:
+    """Private storage exactly as the settings module builds it (from TEST_PRIVATE_STORAGE_ROOT): no test
+    here replaces it, so a setting of the wrong type fails these tests as it failed the shipped stack. Files
+    are named by tenant and request, which never repeat within a run."""
     settings.PUBLIC_BASE_URL = "https://coliseum.test"
-    return root
+    return settings.PRIVATE_STORAGE_ROOT  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def run_job(django_capture_on_commit_callbacks: Any) -> Callable[[str], None]:
+    """Run a privacy job as a worker would, including what it does once its transaction commits."""
+    from coliseum.privacy import tasks
+
+    def run(request_id: str) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            tasks.privacy_request_run(request_id)
+
+    return run
 
 
 @pytest.fixture

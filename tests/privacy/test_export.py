@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -28,7 +29,7 @@ def _export(client: APIClient, user_id: str) -> dict[str, Any]:
     response = client.post("/api/v1/privacy/exports", {"user_id": user_id}, format="json")
     assert response.status_code == 202, response.content
     assert response.json()["status"] == "pending" and response.json()["download_url"] is None
-    tasks.privacy_request_run(response.json()["id"])
+    tasks.privacy_request_run(response.json()["id"])  # an export does nothing after its commit
     status = client.get(f"/api/v1/privacy/exports/{response.json()['id']}")
     assert status.status_code == 200
     return status.json()  # type: ignore[no-any-return]
@@ -103,7 +104,11 @@ def test_export_link_tampered_is_404_and_expired_is_410(
 
 
 def test_erasure_deletes_earlier_exports_of_the_same_fan(
-    tenant: Tenant, owner: User, client_for: Callable[[User], APIClient]
+    tenant: Tenant,
+    owner: User,
+    client_for: Callable[[User], APIClient],
+    private_root: Path,
+    run_job: Callable[[str], None],
 ) -> None:
     # given an export of a fan
     client = client_for(owner)
@@ -111,13 +116,16 @@ def test_erasure_deletes_earlier_exports_of_the_same_fan(
     processing_run_pending()
     export = _export(client, SUBJECT)
     assert _download(export["download_url"]).status_code == 200
+    folder = private_root / "privacy" / "exports" / str(tenant.pk)
+    assert [p.name for p in folder.iterdir()] == [f"{export['id']}.json"]
 
     # when the fan is erased
     receipt = client.post("/api/v1/privacy/erasures", {"user_id": SUBJECT}, format="json").json()["id"]
-    tasks.privacy_request_run(receipt)
+    run_job(receipt)
 
-    # then the export's file is gone and its link answers 404
+    # then the export's file is gone (nothing left in the tenant's export folder) and its link answers 404
     assert client.get(f"/api/v1/privacy/erasures/{receipt}").json()["result"]["export_files"] == 1
+    assert list(folder.iterdir()) == []
     assert _download(export["download_url"]).status_code == 404
     assert client.get(f"/api/v1/privacy/exports/{export['id']}").json()["download_url"] is None
 
