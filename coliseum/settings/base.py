@@ -5,6 +5,9 @@ Every variable read here is listed, with its default, in the README's "Configura
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -61,7 +64,33 @@ def _redis_url() -> str:
 
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-me-0123456789abcdef")
+
+
+def _installation_secret_key() -> str:
+    """Outside production, with no SECRET_KEY in the environment: a random key made once per installation and
+    kept in .data/secret_key (mode 0600, never committed). A published default would let anyone who can reach
+    the server mint sign-in tokens for any user, and it also derives the key that encrypts stored secrets."""
+    path = BASE_DIR / ".data" / "secret_key"
+    if not path.exists():
+        try:  # O_EXCL: processes starting together agree on the first key written
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError:
+            return ""  # read-only image: Django refuses an empty key (production.py requires SECRET_KEY)
+        else:
+            with os.fdopen(fd, "w") as sink:
+                sink.write(secrets.token_urlsafe(50))
+    for _ in range(50):  # a concurrent creator may not have written it yet
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} is empty: delete it, or set SECRET_KEY")
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _installation_secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
