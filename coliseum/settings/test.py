@@ -6,7 +6,11 @@ from .base import CACHES, CHANNEL_LAYERS, env, env_path
 DEBUG = False
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES["default"]["LOCATION"] = REDIS_URL
-CHANNEL_LAYERS["default"]["CONFIG"] = {**CHANNEL_LAYERS["default"]["CONFIG"], "hosts": [REDIS_URL]}  # type: ignore[dict-item]
+# Only the address changes: the connection options are the ones that ship (see CHANNEL_LAYER_REDIS_OPTIONS).
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [  # type: ignore[index]
+    {**host, "address": REDIS_URL}
+    for host in CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]  # type: ignore[index]
+]
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; Argon2 is tested explicitly

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +17,7 @@ import pytest
 
 from coliseum.models import Tenant
 from ingestion.services import event_batch_ingest, processing_run_pending
+from tests.processes import ROOT, process_env, process_stop
 
 _ids = itertools.count(1)
 
@@ -59,3 +66,34 @@ def _board_settings(settings: Any) -> Iterator[None]:
     settings.LEADERBOARD_CACHE_SECONDS = 0  # every read recomputes: tests see each write at once
     settings.LEADERBOARD_PUSH_INTERVAL = 0.2
     yield
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def daphne(**env: str) -> Iterator[str]:
+    """A real Daphne, started as the Procfile starts it, on a free port and on this test's database and Redis
+    DB (its publisher sees our events). Yields its ws:// base URL; its log goes to a temporary file, shown if
+    it dies at start."""
+    port = _free_port()
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    command.append("coliseum.asgi:application")
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=process_env(**env), stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(log.read().decode(errors="replace"))
+                time.sleep(0.2)
+            yield f"ws://127.0.0.1:{port}"
+        finally:
+            process_stop(process, timeout=10)
