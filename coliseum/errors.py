@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
@@ -138,11 +140,53 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return new
 
 
-API_PREFIXES = ("/api/", "/webhooks/", "/v1/", "/metrics")
+API_PREFIXES = ("/api/", "/webhooks/", "/v1/", "/stripe/", "/metrics")
 
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIXES)
+
+
+_STATUS_CODES = {
+    400: ("bad_request", "Bad request."),
+    401: ("not_authenticated", "Authentication required."),
+    403: ("forbidden", "Forbidden."),
+    404: ("not_found", "No such resource."),
+    405: ("method_not_allowed", "Method not allowed."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Unsupported media type."),
+    429: ("rate_limited", "Too many requests."),
+}
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "X-RateLimit-Reset")
+
+
+class ApiErrorEnvelopeMiddleware:
+    """Every error under API_PREFIXES answers the envelope, DEBUG or not. The handlers below cover DEBUG off;
+    with DEBUG on Django answers a 404 with its technical page (listing the URL patterns) whatever handler404
+    says and a 500 with the traceback page, and plain Django views (dj-stripe's, a wrong method on a View)
+    answer bare text. This replaces any such non-JSON error answer on an API path; it sits inside
+    CorsMiddleware so the envelope keeps its CORS headers. The raw ingestion routes never reach it (they
+    answer the envelope themselves, coliseum.ops.middleware)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if response.status_code < 400 or not _is_api(request):
+            return response
+        if (response.get("Content-Type") or "").startswith("application/json"):
+            return response
+        status_code = response.status_code
+        code, message = _STATUS_CODES.get(status_code, ("server_error", "An unexpected error occurred."))
+        if status_code < 500 and status_code not in _STATUS_CODES:
+            code, message = "error", response.reason_phrase or "Request failed."
+        envelope = error_response(code, message, status_code)
+        for header in _KEPT_HEADERS:
+            if header in response:
+                envelope[header] = response[header]
+        response.close()
+        return envelope
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
