@@ -108,10 +108,12 @@ def _segment_api(call: str | None, label: str | None = None) -> type[APIView]:
             operation_id=f"segment_{label}",
             summary=f"Segment-compatible /v1/{label}",
             description=(
-                "Write key by HTTP Basic (`<writeKey>:`) or a `writeKey` body field; JSON as "
-                "application/json or text/plain, optionally `Content-Encoding: gzip`. 32 KB a call, 500 KB "
-                "and 2500 events a "
-                "batch. `messageId` is the idempotency key."
+                "Write key by HTTP Basic (`<writeKey>:`) or a `writeKey` body field. The body is JSON "
+                "whatever the declared Content-Type (application/json, text/plain as `navigator.sendBeacon` "
+                "sends it, or form-urlencoded as RudderStack's Node SDK declares it), optionally "
+                "`Content-Encoding: gzip`. 32 KB a call, 500 KB and 2500 events a batch. `messageId` is the "
+                "idempotency key; a call without one gets a stable id derived from its content (so a retry "
+                "still dedupes). Answers CORS for any origin."
             ),
             request=OpenApiTypes.OBJECT,
             responses={200: _SEGMENT_RESULT, **_ERRORS},

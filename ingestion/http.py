@@ -3,8 +3,9 @@
 Hot path: plain functions over Django's HttpRequest (bodies read once, parsed with orjson, or for a webhook
 batch decoded and validated by msgspec straight from the bytes; no DRF parsing), wrapped by thin APIViews in
 apis.py only so they appear in the OpenAPI schema. Every whole-request failure answers the error envelope:
-400 malformed, 401 bad key or signature, 413 too large, 415 wrong content type, 429 rate limited
-(Retry-After, X-RateLimit-Reset). Never a 500 on any input."""
+400 malformed, 401 bad key or signature, 413 too large, 415 wrong content type (the webhook; the Segment API
+reads JSON whatever the declared type), 429 rate limited (Retry-After, X-RateLimit-Reset). Never a 500 on
+any input."""
 
 from __future__ import annotations
 
@@ -409,12 +410,44 @@ def _persons_upsert(tenant: Tenant, traits: dict[str, dict[str, Any]]) -> None:
         )
 
 
+def _segment_payload(request: HttpRequest, body: bytes) -> Any:
+    """The JSON body whatever Content-Type declares, as Segment's and RudderStack's servers read it:
+    RudderStack's Node SDK posts gzip JSON as application/x-www-form-urlencoded (axios's default for a
+    Buffer), navigator.sendBeacon posts text/plain. A body that is not JSON answers 400 when it was declared
+    JSON (or nothing), 415 when it was declared as something else."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        declared = _content_type(request)
+        if declared and declared != "application/json" and not declared.endswith("+json"):
+            raise UnsupportedMediaTypeError(
+                "Send the body as JSON (any Content-Type).", details={"content_type": declared[:100]}
+            ) from None
+        raise ApplicationError("The body is not valid JSON.", code="malformed_request") from None
+
+
+# Fields a client's retry of the same call changes: left out of a derived messageId.
+_RETRY_VARYING = frozenset(("sentAt", "writeKey", "write_key", "_metadata"))
+
+
+def segment_message_id(*, tenant_id: int, call: str | None, message: dict[str, Any]) -> str | None:
+    """A stable messageId for a call that has none (Segment's API fills one in too): SHA-256 over the tenant
+    and the call's canonical JSON (keys sorted) without the fields a retry changes, so a retried call dedupes
+    and two calls differing in anything else (timestamp, properties, user) do not collide. Two identical
+    calls with no timestamp are one event: a client that means two sends a messageId or a timestamp."""
+    content = {k: v for k, v in message.items() if k not in _RETRY_VARYING}
+    content["type"] = call or message.get("type")  # /v1/track and a track in /v1/batch: the same call
+    try:
+        canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: _segment_envelope rejects it anyway
+        return None
+    return "api-" + hashlib.sha256(b"%d:" % tenant_id + canonical).hexdigest()[:40]
+
+
 def _segment(request: HttpRequest, call: str | None) -> HttpResponse:
     from coliseum.selectors import write_key_authenticate
 
     received_at = datetime.now(UTC)
-    if _content_type(request) not in ("application/json", "text/plain"):
-        raise UnsupportedMediaTypeError("Send JSON as application/json or text/plain.")
     is_batch = call is None
     limit = settings.INGEST_SEGMENT_BATCH_MAX_BYTES if is_batch else settings.INGEST_SEGMENT_CALL_MAX_BYTES
     encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "").strip().lower()
@@ -423,7 +456,7 @@ def _segment(request: HttpRequest, call: str | None) -> HttpResponse:
     body = _read_body(request, limit)
     if encoding == "gzip":
         body = _decompress(body, limit)
-    payload = _parse_json(body)
+    payload = _segment_payload(request, body)
     if not isinstance(payload, dict):
         raise ApplicationError("The body must be a JSON object.", code="malformed_request")
     key = write_key_authenticate(_write_key_from(request, payload))
@@ -457,6 +490,12 @@ def _segment(request: HttpRequest, call: str | None) -> HttpResponse:
     for i, message in enumerate(messages):
         if i in pre:
             continue
+        if isinstance(message, dict) and not message.get("messageId"):
+            derived = segment_message_id(tenant_id=key.tenant_id, call=call, message=message)
+            if derived is None:
+                pre[i] = "message: nested too deeply"
+                continue
+            message = {**message, "messageId": derived}
         event, error, person_traits = _segment_envelope(message, call, payload.get("sentAt"), received_at)
         if event is None:
             pre[i] = error or "invalid"
@@ -502,6 +541,17 @@ SEGMENT_PATHS: dict[str, str | None] = {
     "/v1/import": None,
 }
 WEBHOOK_PATH = "/webhooks/passport/events"
+SEGMENT_PREFIX = "/v1/"
+
+
+def segment_cors_enabled(sender: Any, request: HttpRequest, **kwargs: Any) -> bool:
+    """django-cors-headers' check_request_enabled receiver (connected in apps.py): the tracking API answers
+    CORS for any origin, since write keys are public by design (they sit in every tenant's web page) and
+    can only add events. django-cors-headers asks only for a request that carries an Origin outside
+    CORS_ALLOWED_ORIGINS, so server SDKs pay nothing; the rest of the API keeps the allow-list. No
+    Access-Control-Allow-Credentials: these endpoints read no cookie (the key travels in Authorization
+    or in the body's writeKey), so browsers need not send any."""
+    return request.path.startswith(SEGMENT_PREFIX)
 
 
 def raw_ingest_route(path: str) -> Any:
