@@ -450,8 +450,8 @@ INSTALLED_APPS += ["ingestion.funnels"]
 # --- privacy: security headers ---
 # Security headers. CSP (django-csp 4): every page (landing, jumbotron, admin, operator console) loads its
 # scripts and styles from /static/ with no inline code, so the policy needs no 'unsafe-inline'. JSON data
-# blocks (<script type="application/json">) are not executed and need nothing. The Swagger UI at /api/docs/
-# loads its bundle from a CDN with an inline bootstrap script: it is excluded from the policy.
+# blocks (<script type="application/json">) are not executed and need nothing. The API docs load Swagger UI
+# and ReDoc from /static/ (drf-spectacular-sidecar); ReDoc's page alone adds inline styles (coliseum/urls.py).
 from csp.constants import NONE as _CSP_NONE  # noqa: E402
 from csp.constants import SELF as _CSP_SELF  # noqa: E402
 
@@ -459,7 +459,6 @@ INSTALLED_APPS += ["csp"]
 # django-csp middleware, adding the live feed WebSocket origins to connect-src
 MIDDLEWARE += ["coliseum.privacy.middleware.CSPMiddleware"]
 CONTENT_SECURITY_POLICY = {
-    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
     "DIRECTIVES": {
         "default-src": [_CSP_SELF],
         "script-src": [_CSP_SELF],
