@@ -1,0 +1,203 @@
+"""The tracking API as real clients use it (issue 15, items 4-6): the WSGI server the Procfile starts
+(granian, coliseum.wsgi), RudderStack's and Segment's Node SDKs (tests/clients, `npm ci` there), Segment's
+Python SDK, and a browser page on another origin. Every event is stored exactly once, also when the first
+answer is lost and the SDK sends the batch again."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from coliseum.models import ApiKey, Tenant
+from tests.ingestion.conftest import WRITE_KEY
+from tests.processes import ROOT, process_env, process_stop
+
+CLIENTS = ROOT / "tests" / "clients"
+pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("raw_tables_cleanup")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own local server
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"server did not answer: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture
+def web_server(write_key: ApiKey, tmp_path: Path) -> Iterator[str]:
+    """The Procfile's `web` line (granian, WSGI, coliseum.wsgi:application) on a free port, this test's
+    database and Redis. Yields its base URL."""
+    port = free_port()
+    log = tmp_path / "granian.log"
+    command = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1", "--blocking-threads", "2", "--no-ws"]
+    command += ["coliseum.wsgi:application"]
+    with log.open("wb") as sink:
+        server = subprocess.Popen(command, cwd=ROOT, env=process_env(), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}/healthz", server, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process_stop(server)
+
+
+@dataclass
+class LossyProxy:
+    """In front of the server: forwards every request, but answers the first `lose` of them 503 after the
+    server has stored their events (a lost answer), so the SDK sends the same batch again."""
+
+    upstream: str
+    lose: int = 1
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        host = self.upstream.removeprefix("http://")
+        conn = http.client.HTTPConnection(host, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+        finally:
+            conn.close()
+        self.answers.append({"status": response.status, "body": payload})
+        if self.lose > 0:
+            self.lose -= 1
+            return 503, b'{"error": "lost on the way back"}'
+        return response.status, payload
+
+
+@pytest.fixture
+def lossy_proxy(web_server: str) -> Iterator[LossyProxy]:
+    proxy = LossyProxy(upstream=web_server)
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+            with lock:
+                status, payload = proxy.forward("POST", self.path, headers, body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def node_client(script: str, host: str, count: int) -> dict[str, Any]:
+    assert (CLIENTS / "node_modules").is_dir(), "run `npm ci` in tests/clients (make setup does)"
+    done = subprocess.run(
+        ["node", script, "--host", host, "--write-key", WRITE_KEY, "--count", str(count)],
+        cwd=CLIENTS,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    report: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return report
+
+
+def stored(tenant: Tenant) -> list[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_id, properties->>'track_id' FROM ingestion_event WHERE tenant_id = %s ORDER BY 2",
+            [tenant.pk],
+        )
+        return list(cursor.fetchall())
+
+
+@pytest.mark.parametrize("script", ["rudderstack.mjs", "segment.mjs"])
+def test_node_sdk_events_are_stored_once(web_server: str, write_key: ApiKey, script: str) -> None:
+    # given the web server as the Procfile starts it
+    # when a Node SDK sends 25 plays and flushes (RudderStack's: gzip JSON declared form-urlencoded)
+    report = node_client(script, web_server, 25)
+    # then the SDK saw every event delivered, and each is stored once
+    assert (report["sent"], report["failed"]) == (25, 0), report
+    rows = stored(write_key.tenant)
+    assert len(rows) == 25
+    assert len({event_id for event_id, _ in rows}) == 25
+
+
+@pytest.mark.parametrize("script", ["rudderstack.mjs", "segment.mjs"])
+def test_node_sdk_retry_after_a_lost_answer_is_stored_once(
+    lossy_proxy: LossyProxy, write_key: ApiKey, script: str
+) -> None:
+    # given a connection that loses the server's first answer (the events were stored)
+    # when the SDK sends 10 plays, sees a 503 and sends the batch again
+    report = node_client(script, lossy_proxy.url, 10)
+    # then it reports them delivered, the server saw the repeat as duplicates, and each is stored once
+    assert (report["sent"], report["failed"]) == (10, 0), report
+    assert len(lossy_proxy.answers) >= 2
+    assert sum(json.loads(a["body"])["duplicates"] for a in lossy_proxy.answers) >= 1
+    assert len(stored(write_key.tenant)) == 10
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_segment_python_sdk_retry_is_stored_once(
+    lossy_proxy: LossyProxy, write_key: ApiKey, gzip: bool
+) -> None:
+    from segment.analytics import Client
+
+    errors: list[str] = []
+    client = Client(
+        WRITE_KEY,
+        host=lossy_proxy.url,
+        gzip=gzip,
+        max_retries=3,
+        upload_size=100,
+        on_error=lambda error, batch: errors.append(str(error)),
+    )
+    # when Segment's Python SDK sends 12 plays through the lossy connection and flushes
+    for i in range(12):
+        client.track(
+            user_id="fan-py",
+            event="player.track_played",
+            properties={"trackId": f"t{i}", "artistId": "a1", "durationSeconds": 40},
+        )
+    client.flush()
+    client.join()
+    # then no error reached the SDK and each play is stored once
+    assert errors == []
+    assert len(stored(write_key.tenant)) == 12
+    assert all(a["status"] == 200 for a in lossy_proxy.answers)
