@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from coliseum.models import Role
@@ -133,3 +135,74 @@ def test_an_unknown_key_id_is_404(tenant, member_client):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+# Issue 15, item 7: every error under /api/, /v1/, /webhooks/ and /stripe/ is the envelope, DEBUG or not
+# (with DEBUG on Django answers a 404 with its technical page whatever handler404 says).
+NOT_FOUND = [
+    "/api/v1/reports/abc",
+    "/api/v1/shows/show-1/standings",
+    "/api/v1/kpis/",
+    "/api/v1/no-such-thing",
+    "/stripe/webhook/not-a-uuid/",
+    "/v1/nothing",
+    "/webhooks/nothing",
+]
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("path", NOT_FOUND)
+def test_unknown_paths_answer_the_envelope_debug_or_not(client, settings, debug, path):
+    settings.DEBUG = debug
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"error": {"code": "not_found", "message": "No such resource.", "details": {}}}
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/v1/batch"),
+        ("delete", "/api/v1/events/catalog"),
+        ("get", "/stripe/webhook/0b9f6c1e-3c5a-4a43-9d0e-0d2f8c1a7e11/"),
+    ],
+)
+def test_a_wrong_method_answers_405_in_the_envelope(client, settings, debug, method, path):
+    settings.DEBUG = debug
+
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response["Allow"]
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_crash_under_the_api_is_a_500_envelope_without_the_traceback(rf, settings, debug):
+    from django.core.handlers.exception import convert_exception_to_response
+
+    from coliseum.errors import ApiErrorEnvelopeMiddleware
+
+    settings.DEBUG = debug
+
+    def crash(request):
+        raise RuntimeError("secret detail")
+
+    response = ApiErrorEnvelopeMiddleware(convert_exception_to_response(crash))(rf.get("/api/v1/kpis"))
+
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"]["code"] == "server_error"
+    assert b"secret detail" not in response.content
+
+
+def test_pages_outside_the_api_keep_their_html_errors(client, settings):
+    settings.DEBUG = False
+
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
