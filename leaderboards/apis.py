@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +23,7 @@ from coliseum.models import Artist, Role, Show, Tenant
 from coliseum.rls import request_tenant_set
 from coliseum.tenancy import TenantApi
 
-from .boards import METRICS, WINDOW_NAMES, Board
+from .boards import METRICS, WINDOW_NAMES, Board, filter_value_problem
 from .consumers import ticket_read
 from .gates import board_access_check, board_entitlements, live_feed_allowed
 from .selectors import BoardQuery, board_page, show_standings
@@ -33,6 +34,16 @@ def _validated(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
     if not serializer.is_valid():
         raise ApplicationError("The request is invalid.", code="invalid", details=serializer.errors)
     return dict(serializer.validated_data)
+
+
+def _filter(field: str) -> Callable[[str], None]:
+    """A serializer validator: what a board's city, genre or currency may be (leaderboards.boards)."""
+
+    def check(value: str) -> None:
+        if value and (problem := filter_value_problem(field, value)):
+            raise serializers.ValidationError(problem)
+
+    return check
 
 
 class EntrySerializer(serializers.Serializer[Any]):
@@ -48,10 +59,14 @@ class LeaderboardGetApi(TenantApi):
         metric = serializers.ChoiceField(choices=METRICS, default="plays")
         window = serializers.ChoiceField(choices=WINDOW_NAMES, required=False)
         time_window = serializers.ChoiceField(choices=WINDOW_NAMES, required=False)
-        city = serializers.CharField(required=False, max_length=128, allow_blank=True)
-        genre = serializers.CharField(required=False, max_length=64, allow_blank=True)
+        city = serializers.CharField(
+            required=False, max_length=128, allow_blank=True, validators=[_filter("city")]
+        )
+        genre = serializers.CharField(
+            required=False, max_length=64, allow_blank=True, validators=[_filter("genre")]
+        )
         show_id = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-        currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False)
+        currency = serializers.CharField(required=False, validators=[_filter("currency")])
         page = serializers.IntegerField(default=1, min_value=1, max_value=10_000)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
         artist_id = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
@@ -221,10 +236,14 @@ class JumbotronShareApi(TenantApi):
     class InputSerializer(serializers.Serializer[Any]):
         metric = serializers.ChoiceField(choices=METRICS, default="plays")
         window = serializers.ChoiceField(choices=WINDOW_NAMES, default="24h")
-        city = serializers.CharField(required=False, max_length=128, allow_blank=True)
-        genre = serializers.CharField(required=False, max_length=64, allow_blank=True)
+        city = serializers.CharField(
+            required=False, max_length=128, allow_blank=True, validators=[_filter("city")]
+        )
+        genre = serializers.CharField(
+            required=False, max_length=64, allow_blank=True, validators=[_filter("genre")]
+        )
         show_id = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-        currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False)
+        currency = serializers.CharField(required=False, validators=[_filter("currency")])
         expires_in = serializers.IntegerField(default=86400, min_value=60, max_value=30 * 86400)
 
     class OutputSerializer(serializers.Serializer[Any]):

@@ -8,8 +8,12 @@ buckets, the genre keeps the artists whose `Artist.genres` contains it (the deci
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 METRICS = (
     "plays",
@@ -126,14 +130,24 @@ class BoardFamily:
         return f"{base}:prev", f"{base}:cur", f"{base}:rot"
 
     def as_token(self) -> str:
-        """A compact id for the dirty set and the families registry."""
-        show = "" if self.show_id is None else str(self.show_id)
-        return "|".join((str(self.tenant_id), self.metric, self.currency, show, self.city))
+        """A compact id for the dirty set and the families registry: a JSON array, so that no value (a city
+        is free text) can change the token's structure."""
+        return _token_dump([self.tenant_id, self.metric, self.currency, self.show_id, self.city])
 
     @classmethod
     def from_token(cls, token: str) -> BoardFamily:
-        tenant_id, metric, currency, show, city = token.split("|", 4)
-        return cls(int(tenant_id), metric, currency, city, int(show) if show else None)
+        """Raises BadToken for anything as_token did not write (an older format, a corrupted entry)."""
+        fields = _token_load(token, 5)
+        tenant_id, metric, currency, show_id, city = fields
+        if (
+            not isinstance(tenant_id, int)
+            or metric not in METRICS
+            or not isinstance(currency, str)
+            or not (show_id is None or isinstance(show_id, int))
+            or not isinstance(city, str)
+        ):
+            raise BadToken(token)
+        return cls(tenant_id, metric, currency, city, show_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +175,55 @@ class Board:
         return f"lb.{self.family.tenant_id}.{_digest(token)}{_digest(token[::-1])}"
 
     def as_token(self) -> str:
-        return f"{self.window}|{self.genre}|{self.family.as_token()}"
+        return _token_dump([self.window, self.genre, self.family.as_token()])
 
     @classmethod
     def from_token(cls, token: str) -> Board:
-        window, genre, family = token.split("|", 2)
+        """Raises BadToken for anything as_token did not write."""
+        window, genre, family = _token_load(token, 3)
+        if window not in WINDOWS or not isinstance(genre, str) or not isinstance(family, str):
+            raise BadToken(token)
         return cls(BoardFamily.from_token(family), window, genre)
+
+
+class BadToken(ValueError):
+    """A stored family or board token that cannot be read back: skipped and dropped by its reader, so one bad
+    entry never stops the publisher or reconcile for everyone else."""
+
+
+def _token_dump(fields: list[object]) -> str:
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def _token_load(token: str, size: int) -> list[Any]:
+    try:
+        fields = json.loads(token)
+    except ValueError:
+        raise BadToken(token) from None
+    if not isinstance(fields, list) or len(fields) != size:
+        raise BadToken(token)
+    return fields
+
+
+# What a board filter value may be, at every entrance (API, WebSocket, share links): city and genre are
+# printable text of bounded length without the characters that delimit or quote (\ | { } < > ");
+# a currency is three ASCII letters.
+FILTER_MAX_LENGTH = {"city": 128, "genre": 64}
+_FORBIDDEN = frozenset('|{}<>"\\')
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+def filter_value_problem(field: str, value: str) -> str | None:
+    """Why `value` cannot be the board filter `field` ("city", "genre" or "currency"), or None if it can."""
+    if field == "currency":
+        return None if _CURRENCY.fullmatch(value) else "must be a three-letter currency code, such as EUR."
+    limit = FILTER_MAX_LENGTH[field]
+    if len(value) > limit:
+        return f"must be at most {limit} characters."
+    for char in value:
+        if char in _FORBIDDEN or (unicodedata.category(char)[0] in "CZ" and char != " "):
+            return 'must be printable text without control characters or any of | { } < > " \\.'
+    return None
 
 
 def families_touched(

@@ -25,7 +25,7 @@ from django.conf import settings
 from coliseum.ops.requests import counter_incr
 from coliseum.rls import in_system
 
-from .boards import GLOBAL_PREFIX, Board
+from .boards import GLOBAL_PREFIX, BadToken, Board
 from .selectors import board_ranking
 from .services import DIRTY_KEY, redis
 
@@ -133,7 +133,12 @@ class Publisher:
         conn.zremrangebyscore(SUBSCRIPTIONS_KEY, "-inf", now)
         by_family: dict[str, list[Board]] = {}
         for raw in conn.zrange(SUBSCRIPTIONS_KEY, 0, -1):
-            board = Board.from_token(raw.decode() if isinstance(raw, bytes) else raw)
+            try:
+                board = Board.from_token(raw.decode() if isinstance(raw, bytes) else raw)
+            except BadToken:  # one unreadable subscription must not stop every tenant's feed
+                logger.warning("live feed: unreadable subscription dropped: %r", raw[:200])
+                conn.zrem(SUBSCRIPTIONS_KEY, raw)
+                continue
             by_family.setdefault(board.family.as_token(), []).append(board)
         interval = push_interval()
         still_pending: set[str] = set()
@@ -144,7 +149,11 @@ class Publisher:
                 if now - self.last_push.get(token, 0.0) < interval:
                     still_pending.add(family_token)
                     continue
-                message = self.board_message(board)
+                try:
+                    message = self.board_message(board)
+                except Exception:  # isolate: the other boards of this tick still go out
+                    logger.exception("live feed: board %s not published", token[:200])
+                    continue
                 if message is not None:
                     self.last_push[token] = now
                     messages.append((board.group_name, message))

@@ -15,9 +15,18 @@ from typing import Any, Required, TypedDict, Unpack
 import orjson
 from django.conf import settings
 
+from coliseum.errors import ApplicationError
 from coliseum.models import Artist, Show, Tenant
 
-from .boards import ALL_TIME, MONEY_METRICS, Board, BoardFamily, window_buckets, window_start
+from .boards import (
+    ALL_TIME,
+    MONEY_METRICS,
+    Board,
+    BoardFamily,
+    filter_value_problem,
+    window_buckets,
+    window_start,
+)
 from .services import board_family_ensure_built, redis
 
 
@@ -48,6 +57,16 @@ def board_for(
     show_id: int | None = None,
     currency: str | None = None,
 ) -> Board:
+    """The board these filters name. Every entrance (API, WebSocket, share links) comes through here, so the
+    filter values are checked here too: a value that is not a city, genre or currency is refused (400)."""
+    problems = {
+        field: [problem]
+        for field, value in (("city", city), ("genre", genre), ("currency", currency))
+        if value and (problem := filter_value_problem(field, value))
+    }
+    if problems:
+        message = " ".join(f"{field} {texts[0]}" for field, texts in problems.items())
+        raise ApplicationError(message, code="invalid", details=problems)
     money_currency = (currency or tenant.reporting_currency).upper() if metric in MONEY_METRICS else ""
     family = BoardFamily(tenant.pk, metric, money_currency, city or "", show_id)
     return Board(family, window, (genre or "").strip())

@@ -32,6 +32,7 @@ from .boards import (
     GRANULARITY_SIZE,
     HOURLY,
     WINDOW_NAMES,
+    BadToken,
     BoardFamily,
     bucket_expires_at,
     families_touched,
@@ -212,23 +213,57 @@ def board_family_ensure_built(*, family: BoardFamily, granularity: str) -> None:
         board_family_rebuild(family=family, granularities=(granularity,))
 
 
+def families_registered(*, tenant_id: int | None = None) -> list[BoardFamily]:
+    """The families read recently (the reconcile worklist), most recently read first, of one tenant or all.
+    An entry that cannot be read back (an older token format, a corrupted value) is dropped and logged: one
+    bad entry must not stop reconcile or a rebuild for every tenant."""
+    conn = redis()
+    families: list[BoardFamily] = []
+    for raw in conn.zrevrange(FAMILIES_KEY, 0, -1):
+        token = raw.decode() if isinstance(raw, bytes) else raw
+        try:
+            family = BoardFamily.from_token(token)
+        except BadToken:
+            logger.warning("board family dropped: unreadable token %r", token[:200])
+            conn.zrem(FAMILIES_KEY, raw)
+            continue
+        if tenant_id is None or family.tenant_id == tenant_id:
+            families.append(family)
+    return families
+
+
 def boards_reconcile(*, max_age_seconds: int | None = None) -> int:
     """Rebuild every family read recently from the rollups: repairs drift from lost or doubled increments
-    (a Redis failure during apply, a rebuild racing a batch). Forgets families nobody read for a day."""
+    (a Redis failure during apply, a rebuild racing a batch). Forgets families nobody read for a day.
+
+    Bounded per tenant: at most LEADERBOARD_RECONCILE_MAX_FAMILIES families of one tenant (the most recently
+    read) are rebuilt per run, however many filter values its readers tried; the rest rebuild on their next
+    read. A family whose rebuild fails is logged and skipped: the others are still reconciled."""
     conn = redis()
     horizon = getattr(settings, "LEADERBOARD_RECONCILE_HORIZON_SECONDS", 86400)
+    cap = int(getattr(settings, "LEADERBOARD_RECONCILE_MAX_FAMILIES", 100))
     now = time.time()
     conn.zremrangebyscore(FAMILIES_KEY, "-inf", now - (max_age_seconds or horizon))
-    tokens = [t.decode() if isinstance(t, bytes) else t for t in conn.zrange(FAMILIES_KEY, 0, -1)]
     rebuilt = 0
-    for token in tokens:
-        family = BoardFamily.from_token(token)
+    per_tenant: defaultdict[int, int] = defaultdict(int)
+    for family in families_registered():
         if family.metric not in BUCKETED_METRICS:
             continue
+        per_tenant[family.tenant_id] += 1
+        if per_tenant[family.tenant_id] > cap:
+            continue
         built = [g for g in (HOURLY, DAILY, ALL_TIME) if conn.exists(family.built_key(g))]
-        if built:
+        if not built:
+            continue
+        try:
             board_family_rebuild(family=family, granularities=built)
-            rebuilt += 1
+        except Exception:
+            logger.exception("board family not reconciled: %s", family.as_token()[:200])
+            continue
+        rebuilt += 1
+    for tenant_id, count in per_tenant.items():
+        if count > cap:
+            logger.warning("reconcile: tenant %s has %s families; rebuilt %s", tenant_id, count, cap)
     return rebuilt
 
 
@@ -242,11 +277,11 @@ def boards_rebuild_tenant(*, tenant: Tenant, actor: Actor) -> int:
     from audit.services import audit_record
 
     conn = redis()
-    families: dict[str, BoardFamily] = {}
-    for raw in conn.zrange(FAMILIES_KEY, 0, -1):
-        family = BoardFamily.from_token(raw.decode() if isinstance(raw, bytes) else raw)
-        if family.tenant_id == tenant.pk and family.metric in BUCKETED_METRICS:
-            families[family.as_token()] = family
+    families: dict[str, BoardFamily] = {
+        family.as_token(): family
+        for family in families_registered(tenant_id=tenant.pk)
+        if family.metric in BUCKETED_METRICS
+    }
     for metric in sorted(BUCKETED_METRICS):
         currency = tenant.reporting_currency.upper() if metric in MONEY_METRICS else ""
         family = BoardFamily(tenant.pk, metric, currency)
@@ -289,9 +324,8 @@ def boards_reset_tenant(*, tenant_id: int) -> int:
     for start in range(0, len(doomed), 500):
         conn.delete(*doomed[start : start + 500])
     rebuilt = 0
-    for raw in conn.zrange(FAMILIES_KEY, 0, -1):
-        family = BoardFamily.from_token(raw.decode() if isinstance(raw, bytes) else raw)
-        if family.tenant_id == tenant_id and family.metric in BUCKETED_METRICS:
+    for family in families_registered(tenant_id=tenant_id):
+        if family.metric in BUCKETED_METRICS:
             board_family_rebuild(family=family)
             rebuilt += 1
     return rebuilt

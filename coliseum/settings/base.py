@@ -434,6 +434,8 @@ LEADERBOARD_PUSH_INTERVAL = env.float("LEADERBOARD_PUSH_INTERVAL", default=1.0) 
 LEADERBOARD_MAX_SUBSCRIPTIONS = env.int("LEADERBOARD_MAX_SUBSCRIPTIONS", default=10)  # per WebSocket
 LEADERBOARD_TICKET_SECONDS = env.int("LEADERBOARD_TICKET_SECONDS", default=600)  # jumbotron WebSocket ticket
 LEADERBOARD_RECONCILE_HORIZON_SECONDS = env.int("LEADERBOARD_RECONCILE_HORIZON_SECONDS", default=86400)
+# Reconcile rebuilds at most this many board families of one tenant per run (the ones read last).
+LEADERBOARD_RECONCILE_MAX_FAMILIES = env.int("LEADERBOARD_RECONCILE_MAX_FAMILIES", default=100)
 # The live feed's channel layer (measured in `make bench` section e; see README, leaderboards).
 CHANNEL_LAYERS["default"]["BACKEND"] = env.str(
     "CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer"
