@@ -218,7 +218,7 @@ class JumbotronStandingsApi(APIView):
         found = ticket_read(data["ticket"])
         if found is None:
             raise AuthenticationError("The ticket is invalid or has expired.")
-        tenant, only_board = found
+        tenant, only_board = found.tenant, found.only_board
         request_tenant_set(tenant.pk)  # the signed ticket names the tenant (row-level security)
         show = Show.objects.filter(tenant=tenant, pk=data["show_id"]).first()
         if show is None or (

@@ -2,16 +2,22 @@
 
 Authentication: a JWT access token (`?token=` or the Sec-WebSocket-Protocol header, as
 `["bearer", "<jwt>"]` or the bare token) or a jumbotron ticket (`?ticket=`, signed, short-lived). The tenant
-is `?tenant=<slug>` when the user has several memberships. Tenants whose plan lacks the live feed are
-closed with 4403; a failed authentication closes with 4401. The ORM is only reached through
+is `?tenant=<slug>` when the user has several memberships. The ORM is only reached through
 database_sync_to_async.
+
+Close codes (README, WebSocket protocol): 4401 bad or expired credentials (a jumbotron gets a new ticket and
+reconnects), 4403 the tenant's plan has no live feed, 4410 the share link behind the ticket expired (closed
+when it expires, even mid-connection). A ticket is checked when the connection opens; an open connection
+lives on (Daphne ends any WebSocket after 24 h with 1000, its --websocket_timeout).
 
 Client messages: {"action": "subscribe", "board": {...}, "top": N}, {"action": "unsubscribe", "board": {...}},
 {"action": "ping"}. A bad message gets {"type": "error", "code", "message"} and the connection stays open."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,14 +39,19 @@ from .selectors import board_for, board_ranking
 TICKET_SALT = "leaderboards.ws-ticket"
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_PLAN_REQUIRED = 4403
+CLOSE_SHARE_EXPIRED = 4410
 PROTOCOL_MARKERS = ("bearer", "access_token", "jwt")
 
 
-def ticket_issue(*, tenant: Tenant, user_id: int | None, board: Board | None = None) -> str:
+def ticket_issue(
+    *, tenant: Tenant, user_id: int | None, board: Board | None = None, share_expires_at: int | None = None
+) -> str:
     """A short-lived credential the jumbotron page hands to its WebSocket (no JWT in the page). A ticket
-    made for a share link (no user) names its board: it can subscribe to that board only."""
+    made for a share link (no user) names its board: it can subscribe to that board only, and carries the
+    link's expiry, when the connection is closed with 4410."""
     token = board.as_token() if board is not None else None
-    return signing.dumps({"t": tenant.pk, "u": user_id, "b": token}, salt=TICKET_SALT, compress=True)
+    payload = {"t": tenant.pk, "u": user_id, "b": token, "e": share_expires_at}
+    return signing.dumps(payload, salt=TICKET_SALT, compress=True)
 
 
 def ticket_max_age() -> int:
@@ -73,8 +84,15 @@ def _tenant_for_token(raw: str, slug: str | None) -> Tenant | None:
     return found[0].tenant
 
 
-def ticket_read(raw: str) -> tuple[Tenant, str | None] | None:
-    """(tenant, the only board token it may use or None) for a valid, unexpired ticket."""
+@dataclass(frozen=True)
+class Ticket:
+    tenant: Tenant
+    only_board: str | None  # the only board token it may use (share links)
+    share_expires_at: int | None  # when its share link expires (share links)
+
+
+def ticket_read(raw: str) -> Ticket | None:
+    """What a valid, unexpired ticket allows."""
     try:
         data = signing.loads(raw, salt=TICKET_SALT, max_age=ticket_max_age())
     except signing.BadSignature:
@@ -85,12 +103,21 @@ def ticket_read(raw: str) -> tuple[Tenant, str | None] | None:
     if tenant is None:
         return None
     board = data.get("b")
-    return tenant, board if isinstance(board, str) and data.get("u") is None else None
+    shared = data.get("u") is None
+    expires = data.get("e")
+    return Ticket(
+        tenant,
+        board if isinstance(board, str) and shared else None,
+        expires if isinstance(expires, int) and shared else None,
+    )
 
 
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     tenant: Tenant | None = None
     only_board: str | None = None  # a share-link ticket is bound to its board
+    share_expires_at: int | None = None
+    expiry: asyncio.TimerHandle | None = None
+    expiry_task: asyncio.Task[None] | None = None
 
     def _credentials(self) -> tuple[str | None, str | None, str | None, str | None]:
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
@@ -117,7 +144,8 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         elif ticket:
             found = await database_sync_to_async(ticket_read)(ticket)
             if found is not None:
-                tenant, self.only_board = found
+                tenant, self.only_board = found.tenant, found.only_board
+                self.share_expires_at = found.share_expires_at
         # Accept first: a close code can only be delivered on an open connection.
         await self.accept(subprotocol=protocol)
         if tenant is None:
@@ -136,10 +164,27 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             )
             await self.close(code=CLOSE_PLAN_REQUIRED)
             return
+        if self.share_expires_at is not None:
+            left = self.share_expires_at - time.time()
+            if left <= 0:
+                await self._share_expired()
+                return
+            loop = asyncio.get_running_loop()
+
+            def expire() -> None:
+                self.expiry_task = loop.create_task(self._share_expired())
+
+            self.expiry = loop.call_later(left, expire)
         self.tenant = tenant
         publisher.attach()
 
+    async def _share_expired(self) -> None:
+        await self.send_json({"type": "error", "code": "share_expired", "message": "The share link expired."})
+        await self.close(code=CLOSE_SHARE_EXPIRED)
+
     async def disconnect(self, code: int) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
         if self.tenant is None:
             return
         for key in list(self.subscriptions):

@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings as django_settings
 from django.test import Client
 
 from coliseum.models import Membership
@@ -23,9 +19,8 @@ from coliseum.rls import system_scope
 from leaderboards.views import share_link_sign
 from tests.browser import chromium_launch
 from tests.factories import ArtistFactory, MembershipFactory, ShowFactory, TenantFactory
-from tests.processes import process_stop
 
-from .conftest import event, ingest
+from .conftest import daphne, event, ingest
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +59,7 @@ def test_a_member_sees_the_current_top_and_gets_a_websocket_ticket() -> None:
 def test_anonymous_visitors_are_sent_to_log_in() -> None:
     response = Client().get("/jumbotron/")
 
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert response.status_code == 302 and response["Location"].startswith("/jumbotron/sign-in?next=")
 
 
 def test_tenants_without_the_live_feed_are_refused() -> None:
@@ -101,7 +96,7 @@ def test_standings_for_the_page_need_its_ticket_and_stay_in_its_tenant() -> None
     link = share_link_sign(tenant=tenant, board={"metric": "votes", "show_id": show.pk}, expires_at=2**40)
     config = _config(Client().get("/jumbotron/", {"share": link}).content.decode())
 
-    ok = Client().get(config["standings_url"])
+    ok = Client().get(f"{config['standings_url']}&{urlencode({'ticket': config['ticket']})}")
     other = Client().get(
         "/jumbotron/standings", {"ticket": str(config["ticket"]), "show_id": str(other_show.pk)}
     )
@@ -118,56 +113,16 @@ def test_standings_for_the_page_need_its_ticket_and_stay_in_its_tenant() -> None
 # --- the browser test -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def daphne_server() -> Iterator[str]:
-    """A real Daphne on a free port, on this test's database and Redis DB (its publisher sees our events)."""
-    port = _free_port()
-    db = django_settings.DATABASES["default"]["NAME"]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "coliseum.settings.test",
-        "DATABASE_URL": f"postgres:///{db}",
-        "TEST_REDIS_URL": django_settings.REDIS_URL,
-        "LEADERBOARD_PUSH_INTERVAL": "0.3",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "coliseum.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode() if process.stderr else "daphne died")
-            time.sleep(0.2)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        process_stop(process, timeout=10)
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_jumbotron_changes_live_as_votes_are_ingested(
-    live_server: Any, daphne_server: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+    live_server: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are plain sync code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.WEBSOCKET_BASE_URL = daphne_server
     tenant = TenantFactory.create(plan="enterprise")
     show = ShowFactory.create(tenant=tenant, external_id="battle", title="Battle Night")
     ana = ArtistFactory.create(tenant=tenant, external_id="ana", name="Ana Moura")
@@ -185,7 +140,8 @@ def test_the_jumbotron_changes_live_as_votes_are_ingested(
         tenant=tenant, board={"metric": "votes", "window": "24h", "show_id": show.pk}, expires_at=2**40
     )
 
-    with sync_playwright() as p:
+    with daphne(LEADERBOARD_PUSH_INTERVAL="0.3") as ws_base, sync_playwright() as p:
+        settings.WEBSOCKET_BASE_URL = ws_base
         browser = chromium_launch(p)
         try:
             page = browser.new_page()
