@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,23 @@ def stored(tenant: Tenant) -> list[tuple[str, str]]:
         return list(cursor.fetchall())
 
 
+def stored_elsewhere(tenant: Tenant) -> list[tuple[str, str]]:
+    """stored() from another thread: Playwright's sync API runs an event loop in this one, where Django
+    refuses database calls."""
+
+    def read() -> list[tuple[str, str]]:
+        from coliseum.rls import system_scope
+
+        try:
+            with system_scope("the test reads the log"):  # row-level security: a new connection sees nothing
+                return stored(tenant)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(read).result()
+
+
 @pytest.mark.parametrize("script", ["rudderstack.mjs", "segment.mjs"])
 def test_node_sdk_events_are_stored_once(web_server: str, write_key: ApiKey, script: str) -> None:
     # given the web server as the Procfile starts it
@@ -201,3 +219,77 @@ def test_segment_python_sdk_retry_is_stored_once(
     assert errors == []
     assert len(stored(write_key.tenant)) == 12
     assert all(a["status"] == 200 for a in lossy_proxy.answers)
+
+
+@pytest.fixture
+def other_origin(tmp_path: Path) -> Iterator[str]:
+    """A tenant's own site: a blank page served from another origin (another port)."""
+    (tmp_path / "index.html").write_text("<!doctype html><title>A tenant's site</title>")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.browser
+def test_a_browser_on_another_origin_sends_with_fetch_and_send_beacon(
+    web_server: str, other_origin: str, write_key: ApiKey
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import chromium_launch
+
+    def play(i: int) -> dict[str, Any]:
+        return {
+            "type": "track",
+            "event": "player.track_played",
+            "userId": "fan-web",
+            "messageId": f"web-{i}",
+            "properties": {"trackId": f"t{i}", "artistId": "a1", "durationSeconds": 20},
+        }
+
+    with sync_playwright() as pw:
+        browser = chromium_launch(pw)
+        try:
+            page = browser.new_page()
+            page.goto(f"{other_origin}/index.html")
+            # when the page posts JSON with the key in Authorization (a preflighted request), as the SDKs do
+            status, answer = page.evaluate(
+                """async ({api, key, batch}) => {
+                    const response = await fetch(api + '/v1/batch', {
+                        method: 'POST',
+                        headers: {
+                            'Content-Type': 'application/json', 'Authorization': 'Basic ' + btoa(key + ':'),
+                        },
+                        body: JSON.stringify({batch}),
+                    });
+                    return [response.status, await response.json()];
+                }""",
+                {"api": web_server, "key": WRITE_KEY, "batch": [play(0), play(1)]},
+            )
+            # and sends a beacon as a page unloads (text/plain, the key in the body)
+            queued = page.evaluate(
+                """({api, key, batch}) =>
+                    navigator.sendBeacon(api + '/v1/batch', JSON.stringify({writeKey: key, batch}))""",
+                {"api": web_server, "key": WRITE_KEY, "batch": [play(2)]},
+            )
+            # then the browser let the page read the answer, and all three events arrive
+            assert (status, answer["accepted"]) == (200, 2)
+            assert queued is True
+            deadline = time.monotonic() + 10
+            while len(stored_elsewhere(write_key.tenant)) < 3 and time.monotonic() < deadline:
+                page.wait_for_timeout(100)  # the beacon is sent in the background
+            assert [track for _, track in stored_elsewhere(write_key.tenant)] == ["t0", "t1", "t2"]
+        finally:
+            browser.close()
