@@ -129,7 +129,7 @@ def _export_done(client: APIClient, run_job: Callable[[str], None]) -> dict[str,
 
 
 def _download(url: str) -> bytes:
-    response = APIClient().get(url.removeprefix("https://coliseum.test"))
+    response: Any = APIClient().get(url.removeprefix("https://coliseum.test"))
     assert response.status_code == 200
     return b"".join(response.streaming_content)
 
