@@ -14,7 +14,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from audit.models import AuditEntry
 from audit.tasks import audit_retention_purge
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def _old_entry(days: int) -> None:

@@ -23,7 +23,7 @@ from billing.services import (
 from coliseum.models import Tenant
 from tests.factories import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def _stripe_account(tenant: Tenant, **fields: Any) -> BillingAccount:

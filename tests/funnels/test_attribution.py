@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from ingestion.funnels.selectors import attributed_revenue
 from ingestion.funnels.services import attribution_apply, attribution_settings_update, attributions_erase_user
 from tests.factories import TenantFactory
 from tests.funnels.conftest import T0, client_for, day, event, ingest
+
+pytestmark = pytest.mark.clock
 
 PLAY, SHARE, FOLLOW, SPEND = (
     "player.track_played",

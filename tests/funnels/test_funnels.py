@@ -8,6 +8,7 @@ import statistics
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,8 @@ from coliseum.models import Tenant
 from ingestion.funnels.selectors import FunnelStep, funnel_compute
 from tests.factories import ArtistFactory, TenantFactory
 from tests.funnels.conftest import T0, client_for, day, event, ingest
+
+pytestmark = pytest.mark.clock
 
 PLAY, FOLLOW, SPEND = "player.track_played", "social.artist_followed", "treasury.money_spent"
 START, END = T0 - timedelta(days=1), T0 + timedelta(days=30)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from coliseum.models import Tenant
 from ingestion.funnels.models import AttributedConversion
 from ingestion.services import event_batch_ingest, processing_run_pending
 from tests.funnels.conftest import event
+
+pytestmark = pytest.mark.clock
 
 
 def test_processing_attributes_conversions_and_late_touches(tenant: Tenant) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+import pytest
 from django.db import connection
 
 from coliseum.models import Tenant
@@ -16,6 +17,8 @@ from ingestion.funnels.models import AttributedConversion
 from ingestion.funnels.services import _TOUCHES_APPLY_PLAIN_SQL, attributions_erase_user
 from tests.factories import TenantFactory
 from tests.funnels.conftest import T0, event, ingest
+
+pytestmark = pytest.mark.clock
 
 PLAY, SPEND = "player.track_played", "treasury.money_spent"
 

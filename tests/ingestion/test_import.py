@@ -7,11 +7,14 @@ import io
 from pathlib import Path
 
 import orjson
+import pytest
 from django.core.management import call_command
 
 from coliseum.models import Tenant
 from ingestion.selectors import rollup_totals
 from tests.ingestion.conftest import HOUR0, make_event
+
+pytestmark = pytest.mark.clock
 
 
 def test_jsonl_import_with_duplicates_and_rejects(tenant: Tenant, tmp_path: Path) -> None:

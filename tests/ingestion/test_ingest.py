@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 
 from coliseum.models import Artist, Tenant
 from ingestion.selectors import rollup_totals, show_round_votes
 from ingestion.services import event_batch_ingest, processing_run_pending
 from tests.ingestion.conftest import HOUR0, make_event
+
+pytestmark = pytest.mark.clock
 
 
 def _log_count(tenant: Tenant) -> int:

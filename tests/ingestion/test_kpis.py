@@ -17,6 +17,8 @@ from ingestion.services import event_batch_ingest, processing_run_pending
 from tests.factories import MembershipFactory, TenantFactory
 from tests.ingestion.conftest import HOUR0, WRITE_KEY, make_event
 
+pytestmark = pytest.mark.clock
+
 
 def _client_for(tenant: Tenant) -> APIClient:
     membership = MembershipFactory.create(tenant=tenant, role="viewer")

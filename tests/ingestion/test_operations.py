@@ -39,6 +39,7 @@ def test_hypertable_when_timescaledb_is_installed(db: Any) -> None:
         assert cursor.fetchone()[0] == 1
 
 
+@pytest.mark.clock
 def test_far_future_events_wait_in_default_then_move_to_their_month(tenant: Tenant) -> None:
     if timescale_enabled():
         pytest.skip("TimescaleDB manages chunks itself")

@@ -19,6 +19,8 @@ from ingestion.services.rollup import rollup_rebuild
 from tests.factories import TenantFactory
 from tests.ingestion.conftest import HOUR0, make_event
 
+pytestmark = pytest.mark.clock
+
 
 def _queued_events() -> int:
     with connection.cursor() as cursor:

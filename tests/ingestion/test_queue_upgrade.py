@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 
 from coliseum.models import Tenant
@@ -24,6 +25,7 @@ def _plays(tenant: Tenant) -> int:
     return sum(rollup_totals(tenant_id=tenant.pk, metric="plays", start=None, end=None).values())
 
 
+@pytest.mark.clock
 def test_events_queued_before_the_upgrade_are_processed_after_it_exactly_once(tenant: Tenant) -> None:
     # given two tenants' queued events, in the previous version's layout (one queue row per event)
     other = TenantFactory.create(plan="enterprise")

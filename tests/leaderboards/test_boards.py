@@ -19,7 +19,7 @@ from tests.factories import ArtistFactory, ShowFactory, TenantFactory
 
 from .conftest import event, ingest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 WINDOW_SPAN = {
     "1h": (timedelta(hours=1), "hour"),

@@ -22,6 +22,8 @@ from tests.factories import TenantFactory
 
 from .conftest import ingest, month_start, partition_ensure, play
 
+pytestmark = pytest.mark.clock
+
 
 def _name(months_back: int) -> str:
     m = month_start(months_back)

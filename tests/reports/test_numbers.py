@@ -19,7 +19,7 @@ from reports.data import artist_report_data
 from tests.factories import MembershipFactory, TenantFactory
 from tests.reports.conftest import pdf_text, period, rasterise_first_page, render
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from reports.services.schedules import report_schedules_run_due, schedule_period
 from tests.factories import ArtistFactory, MembershipFactory, TenantFactory
 from tests.reports.conftest import render
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def test_weekly_schedule_renders_the_previous_week_and_emails_the_share_link(

@@ -23,6 +23,8 @@ from reports.services.links import SHARE_SALT, share_token
 from tests.factories import ArtistFactory, MembershipFactory, TenantFactory
 from tests.reports.conftest import period, render
 
+pytestmark = pytest.mark.clock
+
 
 def shared_report(client: APIClient, tenant: Tenant, **share: Any) -> Report:
     artist = ArtistFactory.create(tenant=tenant, name="Maria Lua")
