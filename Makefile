@@ -8,7 +8,7 @@ WS_PORT := $(shell expr $(PORT) + 100)
 export DJANGO_SETTINGS_MODULE ?= coliseum.settings.local
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install migrate seed bench clean-venv _run _migrate
+.PHONY: run test setup-system lint typecheck pytest pytest-clock install migrate seed bench clean-venv _run _migrate
 
 # COLISEUM_SERVICES=auto|external|embedded (default auto): `bin/services exec` starts our own PostgreSQL
 # and Redis under .data/ when the machine has none, runs the command, and stops them when it ends (Ctrl-C
@@ -50,10 +50,21 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy .
 
-pytest: install
+# What the tests need of the machine: Debian packages (installed when root, else the apt-get command is
+# named), the Node test clients, PostgreSQL and Redis started when installed and not answering. Also CI's.
+setup-system:
+	@bin/setup-system
+
+pytest: install setup-system
 	@DJANGO_SETTINGS_MODULE=coliseum.settings.test $(SERVICES) $(VENV)/bin/pytest
 
-test: lint typecheck pytest
+# The tests marked `clock` once more with this process's clock a year ahead: none may depend on today's date.
+pytest-clock: install setup-system
+	@COLISEUM_TEST_CLOCK_SHIFT_DAYS=365 DJANGO_SETTINGS_MODULE=coliseum.settings.test $(SERVICES) \
+	  $(VENV)/bin/pytest -m clock
+
+# setup-system first: on a fresh machine it installs python3-venv, which `install` needs.
+test: setup-system lint typecheck pytest pytest-clock
 
 bench: migrate
 	$(PY) -m benchmarks.run
