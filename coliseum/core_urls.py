@@ -6,6 +6,7 @@ from . import apis, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.landing, name="landing"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", apis.HealthzApi.as_view(), name="healthz"),
     path("readyz", apis.ReadyzApi.as_view(), name="readyz"),
     path("api/v1/auth/signup", apis.AuthSignupApi.as_view(), name="auth-signup"),
