@@ -110,7 +110,7 @@ WEBSOCKET_BASE_URL = env.str("WEBSOCKET_BASE_URL", default="")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "coliseum.admin_site.ColiseumAdminConfig",  # django.contrib.admin, our apps listed above dj-stripe's
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
