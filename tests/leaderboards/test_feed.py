@@ -4,6 +4,7 @@ Uses channels' real Redis layer (settings.test points it at this suite's Redis D
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -191,3 +192,27 @@ async def test_a_share_link_ticket_subscribes_to_its_own_board_only() -> None:
     assert refused["code"] == "board_not_shared"
     assert accepted["type"] == "snapshot"
     await ws.disconnect()
+
+
+async def test_a_share_link_ticket_is_closed_with_4410_when_its_link_expires() -> None:
+    from leaderboards.consumers import ticket_issue
+    from leaderboards.selectors import board_for
+
+    membership, _ = await database_sync_to_async(_member)()
+    board = board_for(tenant=membership.tenant, metric="plays", window="24h")
+    soon = ticket_issue(
+        tenant=membership.tenant, user_id=None, board=board, share_expires_at=int(time.time()) + 2
+    )
+    gone = ticket_issue(
+        tenant=membership.tenant, user_id=None, board=board, share_expires_at=int(time.time()) - 1
+    )
+
+    open_until_expiry = await _connect(f"/ws/leaderboards/?ticket={soon}")
+    await open_until_expiry.send_json_to({"action": "subscribe", "board": BOARD})
+    assert (await open_until_expiry.receive_json_from(timeout=5))["type"] == "snapshot"
+    expired_at_connect = await _connect(f"/ws/leaderboards/?ticket={gone}")
+
+    assert (await open_until_expiry.receive_json_from(timeout=10))["code"] == "share_expired"
+    assert await open_until_expiry.receive_output(timeout=5) == {"type": "websocket.close", "code": 4410}
+    assert (await expired_at_connect.receive_json_from(timeout=5))["code"] == "share_expired"
+    assert await expired_at_connect.receive_output(timeout=5) == {"type": "websocket.close", "code": 4410}

@@ -167,3 +167,66 @@ def test_the_jumbotron_changes_live_as_votes_are_ingested(
                 page.screenshot(path=os.environ["JUMBOTRON_SCREENSHOT"])
         finally:
             browser.close()
+
+
+# --- the ticket the page renews, and the member's own sign-in ----------------------------------------------
+
+
+def test_an_open_page_renews_its_ticket_with_its_own_credentials() -> None:
+    from leaderboards.consumers import ticket_read
+
+    client, membership = _logged_in()
+    page = _config(client.get("/jumbotron/", {"metric": "votes", "window": "7d"}).content.decode())
+    tenant = membership.tenant
+    link = share_link_sign(tenant=tenant, board={"metric": "plays"}, expires_at=int(time.time()) + 60)
+    expired = share_link_sign(tenant=tenant, board={"metric": "plays"}, expires_at=int(time.time()) - 1)
+
+    renewed = client.get(page["ticket_url"])
+    signed_out = Client().get(page["ticket_url"])
+    shared = Client().get("/jumbotron/ticket", {"share": link})
+    share_gone = Client().get("/jumbotron/ticket", {"share": expired})
+
+    assert renewed.status_code == 200 and renewed.json()["expires_in"] == page["ticket_seconds"]
+    ticket = ticket_read(renewed.json()["ticket"])
+    assert ticket is not None and ticket.tenant == tenant and ticket.only_board is None
+    assert signed_out.status_code == 401 and signed_out.json()["error"]["code"] == "not_authenticated"
+    shared_ticket = ticket_read(shared.json()["ticket"])
+    assert shared_ticket is not None and shared_ticket.only_board is not None
+    assert share_gone.status_code == 403 and share_gone.json()["error"]["code"] == "share_expired"
+
+
+def test_a_member_who_is_not_staff_signs_in_and_opens_the_jumbotron() -> None:
+    membership = MembershipFactory.create(tenant=TenantFactory.create(plan="enterprise"), role="viewer")
+    assert not membership.user.is_staff
+    client = Client()
+    landing = client.get("/").content.decode()
+
+    wrong = client.post(
+        "/jumbotron/sign-in",
+        {"username": membership.user.username, "password": "nope", "next": "/jumbotron/"},
+    )
+    signed_in = client.post(
+        "/jumbotron/sign-in",
+        {"username": membership.user.username, "password": "correct-horse-battery", "next": "/jumbotron/"},
+    )
+    page = client.get(signed_in["Location"])
+
+    assert 'href="/jumbotron/sign-in?next=/jumbotron/"' in landing
+    assert wrong.status_code == 401 and "Wrong username or password." in wrong.content.decode()
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/jumbotron/"
+    assert page.status_code == 200 and "Plays, last 24 hours" in page.content.decode()
+
+
+def test_sign_in_asks_an_account_with_two_factor_sign_in_for_its_code() -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    membership = MembershipFactory.create(tenant=TenantFactory.create(plan="enterprise"), role="viewer")
+    TOTPDevice.objects.create(user=membership.user, name="phone", confirmed=True)
+    client = Client()
+
+    answer = client.post(
+        "/jumbotron/sign-in", {"username": membership.user.username, "password": "correct-horse-battery"}
+    )
+
+    assert answer.status_code == 401 and "two-factor" in answer.content.decode()
+    assert client.get("/jumbotron/").status_code == 302  # still signed out
