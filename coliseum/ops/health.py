@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -77,6 +78,28 @@ def live_workers() -> list[str] | None:
     return sorted(name for reply in replies or [] for name in reply)
 
 
+WORKERS_KEY = "ops:workers"
+
+
+def live_workers_cached(*, max_age_seconds: int = 15) -> list[str] | None:
+    """live_workers(), pinged at most once per `max_age_seconds` however many consoles poll: a ping waits
+    OPS_WORKER_PING_TIMEOUT for replies. None when the broker cannot be asked."""
+    conn = ops_redis()
+    try:
+        cached = conn.get(WORKERS_KEY)
+    except (redis.RedisError, OSError):
+        return live_workers()
+    if cached is not None:
+        return list(json.loads(cached))
+    workers = live_workers()
+    if workers is not None:
+        try:
+            conn.set(WORKERS_KEY, json.dumps(workers), ex=max_age_seconds)
+        except (redis.RedisError, OSError):
+            pass
+    return workers
+
+
 def api_figures(*, minutes: int = 5) -> dict[str, Any]:
     stats = request_window_stats(minutes=minutes)
     overall = GroupStats()
@@ -93,9 +116,9 @@ def api_figures(*, minutes: int = 5) -> dict[str, Any]:
     }
 
 
-def health_snapshot(*, ping_workers: bool = True) -> dict[str, Any]:
+def health_snapshot(*, ping_workers: bool = True, cached_workers: bool = False) -> dict[str, Any]:
     """Everything an operator needs at a glance. Never raises for a dependency that is down: its part
-    says so instead."""
+    says so instead. `cached_workers`: the live workers from live_workers_cached (the console's polls)."""
     database = database_status()
     redis_ok = redis_status()
     try:
@@ -106,7 +129,7 @@ def health_snapshot(*, ping_workers: bool = True) -> dict[str, Any]:
     if ingest is not None:
         ingest["events_per_second_1m"] = events_per_second(ingest, minutes=1)
         ingest["events_per_second_5m"] = events_per_second(ingest, minutes=5)
-    workers = live_workers() if ping_workers else None
+    workers = live_workers_cached() if cached_workers else live_workers() if ping_workers else None
     snapshot: dict[str, Any] = {
         "checked_at": timezone.now().isoformat(),
         "database": database,

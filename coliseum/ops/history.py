@@ -1,4 +1,4 @@
-"""Per-minute history for the console's 24-hour charts: one point a minute in a Redis sorted set
+"""Per-minute history for the console's charts (1, 6 or 24 hours): one point a minute in a Redis sorted set
 (`ops:history`, score = minute), written by the beat job, trimmed to 24 hours."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ HISTORY_MINUTES = 24 * 60
 
 
 def history_point(*, snapshot: dict[str, Any], now: float | None = None) -> dict[str, Any]:
-    """The point for the last full minute: events/s (1 min), ingest lag, 5xx share and worst p95."""
+    """The point for the last full minute: events/s (1 min), ingest lag, 5xx share, worst p95, and from the
+    snapshot the deepest watched Celery queue and the live worker count (None when not measured)."""
     minute = current_minute(now) - 1
     stats = request_window_stats(minutes=1, now=minute * 60)
     overall = GroupStats()
@@ -28,6 +29,8 @@ def history_point(*, snapshot: dict[str, Any], now: float | None = None) -> dict
         if q is not None:
             p95s.append(q)
     ingest = snapshot.get("ingest")
+    celery = snapshot.get("celery") or {}
+    depths = [d for d in (celery.get("queues") or {}).values() if d is not None]
     return {
         "t": minute * 60,
         "events_per_s": events_per_second(ingest, minutes=1),
@@ -35,6 +38,9 @@ def history_point(*, snapshot: dict[str, Any], now: float | None = None) -> dict
         "requests": overall.requests,
         "error_rate": round(overall.errors / overall.requests, 4) if overall.requests else 0.0,
         "p95_s": max(p95s) if p95s else None,
+        # The deepest queue, as the queue-depth alert reads it (its threshold is drawn on the same chart).
+        "queue_depth": max(depths) if depths else None,
+        "workers": celery.get("live_workers"),
     }
 
 

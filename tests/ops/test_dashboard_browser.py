@@ -1,4 +1,4 @@
-"""The admin index is the operator console: a staff user logs in and sees the 24-hour charts drawn."""
+"""The admin index is the operator console: a staff user logs in and sees the charts drawn."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ def test_staff_login_shows_the_dashboard_with_its_charts(live_server: LiveServer
             page.click("input[type=submit]")
             page.wait_for_selector("#ops-dashboard")
             # (a selector wait, not wait_for_function: the page's CSP forbids the eval that one needs)
-            page.wait_for_selector("#ops-dashboard svg[data-chart][data-rendered] >> nth=3", timeout=15_000)
-            # then four charts are drawn from the history, and the tiles show live figures
+            page.wait_for_selector("#ops-dashboard svg[data-chart][data-rendered] >> nth=5", timeout=15_000)
+            page.click(".ops-range button:text-is('24 h')")
+            # then six charts are drawn from the history (the last two: no queue or worker figures recorded)
             charts = page.eval_on_selector_all(
                 "#ops-dashboard svg[data-chart]",
                 "els => els.map(e => [e.dataset.chart, e.dataset.rendered,"
@@ -56,6 +57,8 @@ def test_staff_login_shows_the_dashboard_with_its_charts(live_server: LiveServer
                 ["lag_s", "60", 1],
                 ["error_rate", "60", 1],
                 ["p95_s", "50", 1],
+                ["queue_depth", "0", 0],
+                ["workers", "0", 0],
             ]
             assert page.text_content("[data-field=status]") in ("ok", "degraded")
             assert page.text_content("[data-field=database]") == "up"

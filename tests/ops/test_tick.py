@@ -51,3 +51,23 @@ def test_the_dashboard_endpoint_serves_figures_and_history_to_staff_only(
     assert body["health"]["database"]["ok"] is True
     assert [p["requests"] for p in body["history"]] == [3]
     assert web.get("/api/v1/admin/dashboard").status_code in (401, 403)
+
+
+def test_the_tick_records_the_deepest_queue_and_the_live_workers(settings: SettingsWrapper) -> None:
+    from coliseum.ops.redis import broker_redis
+
+    settings.OPS_WORKER_PING_TIMEOUT = 0.1
+    # given 3 tasks waiting on the ingest queue, 1 on reports, and no worker running
+    broker = broker_redis()
+    assert broker is not None
+    broker.rpush("ingest", "a", "b", "c")
+    broker.rpush("reports", "d")
+    try:
+        # when the job runs
+        point = ops_tick()["point"]
+    finally:
+        broker.delete("ingest", "reports")
+    # then the point holds the deepest queue (what the queue alert compares) and the live worker count
+    assert point["queue_depth"] == 3
+    assert point["workers"] == 0
+    assert history_read()[-1]["queue_depth"] == 3
