@@ -50,6 +50,7 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {
     "schema",
     "api-docs",
+    "api-redoc",
     "landing",
     "healthz",
     "readyz",
