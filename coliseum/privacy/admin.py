@@ -4,12 +4,16 @@ action, shown once, stored as digests)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django_otp.plugins.otp_static.models import StaticDevice
 
 from audit.admin import AuditedModelAdmin, ReadOnlyAdminMixin
@@ -78,6 +82,36 @@ class PrivacyRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("privacy.change_privacyrequest"))
+
+    def get_urls(self) -> list[URLPattern]:
+        retry = path(
+            "<uuid:object_id>/retry/",
+            self.admin_site.admin_view(self.retry_view),
+            name="privacy_privacyrequest_retry",
+        )
+        return [retry, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra = {**(extra_context or {}), "can_retry": self.has_retry_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def retry_view(self, request: HttpRequest, object_id: uuid.UUID) -> HttpResponse:
+        """The detail page's Retry button (POST): the same service as the list's action."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_retry_permission(request):
+            raise PermissionDenied
+        privacy_request = self.get_object(request, str(object_id))
+        if privacy_request is None:
+            raise Http404("No such request.")
+        self.retry(request, PrivacyRequest.objects.filter(pk=privacy_request.pk))
+        return redirect("admin:privacy_privacyrequest_change", privacy_request.pk)
 
     @admin.action(description="Retry the selected failed requests", permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> None:

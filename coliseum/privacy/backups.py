@@ -28,7 +28,7 @@ class BackupError(Exception):
 
 
 def backup_dir() -> Path:
-    path = Path(settings.PRIVATE_STORAGE_ROOT) / "backups"
+    path: Path = settings.PRIVATE_STORAGE_ROOT / "backups"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 

@@ -410,6 +410,7 @@ def test_admin_shows_the_reason_and_its_retry_action_queues_the_request_again(
         assert "failed" in page.lower()
         assert "No export file was written: the private storage could not be written" in page
     assert "Retry the selected failed requests" in listing
+    assert f'action="/admin/privacy/privacyrequest/{failed["id"]}/retry/"' in detail
 
     # when the cause is removed and the operator runs Retry on it
     unwritable_exports.unlink()
@@ -440,6 +441,32 @@ def test_admin_shows_the_reason_and_its_retry_action_queues_the_request_again(
     )
     assert "only a failed request can be retried" in refused.content.decode()
     assert AuditEntry.objects.filter(action="privacy.request_retried").count() == 1
+
+
+def test_the_retry_button_on_a_failed_request_page_queues_it_again(
+    tenant: Tenant,
+    owner: User,
+    client_for: Callable[[User], APIClient],
+    unwritable_exports: Path,
+    run_job: Callable[[str], None],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # given a failed export, and its cause removed
+    failed = _export_done(client_for(owner), run_job)
+    unwritable_exports.unlink()
+    page = f"/admin/privacy/privacyrequest/{failed['id']}/change/"
+
+    # when the operator presses Retry on its page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _operator().post(f"/admin/privacy/privacyrequest/{failed['id']}/retry/", follow=True)
+
+    # then they are back on the page, which says it was queued and no longer offers Retry
+    assert response.redirect_chain[-1][0] == page
+    body = response.content.decode()
+    assert "1 request(s) queued to run again." in body and "/retry/" not in body
+    assert PrivacyRequest.objects.get(pk=failed["id"]).status == "pending"
+    assert AuditEntry.objects.filter(action="privacy.request_retried").count() == 1
+    assert redis().llen("celery") == 1
 
 
 def test_a_request_still_running_or_done_cannot_be_retried(tenant: Tenant, owner: User) -> None:
