@@ -75,11 +75,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def daphne(**env: str) -> Iterator[str]:
-    """A real Daphne, started as the Procfile starts it, on a free port and on this test's database and Redis
-    DB (its publisher sees our events). Yields its ws:// base URL; its log goes to a temporary file, shown if
-    it dies at start."""
-    port = _free_port()
+def daphne(port: int | None = None, **env: str) -> Iterator[str]:
+    """A real Daphne, started as the Procfile starts it, on a free port (or `port`, to restart one) and on
+    this test's database and Redis DB (its publisher sees our events). Yields its ws:// base URL; its log goes
+    to a temporary file, shown if it dies at start."""
+    port = port or _free_port()
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
     command.append("coliseum.asgi:application")
     with tempfile.TemporaryFile() as log:
