@@ -287,9 +287,7 @@ def _files_stage(names: list[str], *, tag: str) -> _StagedFiles:
             aside = original.with_name(f".{original.name}.erasing-{tag}")
             if original.exists():
                 os.replace(original, aside)
-            elif (
-                not aside.exists()
-            ):  # (present when an earlier run of this erasure was killed after the move)
+            elif not aside.exists():  # (aside already when an earlier run was killed after the move)
                 continue
             staged.moves.append((original, aside))
     except BaseException:
@@ -299,11 +297,11 @@ def _files_stage(names: list[str], *, tag: str) -> _StagedFiles:
 
 
 def _erasure_run(privacy_request: PrivacyRequest, user_id: str) -> None:
-    """Everything that can fail happens before the commit: the earlier exports' files are moved aside, Redis
-    is asked whether it answers, then ONE transaction deletes the fan's rows, corrects the rollups, clears the
-    export links and completes the request. After the commit the files are deleted and the tenant's boards
-    are rebuilt from the corrected rollups. Any failure before the commit puts the files back: nothing
-    changed."""
+    """Everything that can fail happens before the commit: Redis is asked whether it answers, the earlier
+    exports' files are moved aside, then ONE transaction deletes the fan's rows, corrects the rollups,
+    clears the export links and completes the request. After the commit the files are deleted and the
+    tenant's boards are rebuilt from the corrected rollups. Any failure before the commit puts the files
+    back: nothing changed."""
     from ingestion.services.erasure import subject_erase
     from leaderboards.services import redis as boards_redis
 
@@ -321,6 +319,7 @@ def _erasure_run(privacy_request: PrivacyRequest, user_id: str) -> None:
         with transaction.atomic():
             locked = PrivacyRequest.objects.select_for_update().get(pk=privacy_request.pk)
             if locked.status == RequestStatus.COMPLETED:  # another delivery erased already
+                staged.delete()  # (files of exports that delivery erased)
                 return
             result = subject_erase(tenant_id=tenant.pk, user_id=user_id)
             PrivacyRequest.objects.filter(pk__in=exports).update(
