@@ -68,6 +68,8 @@ PUBLIC = {
     "segment-import",
     "jumbotron",
     "jumbotron-standings",
+    "jumbotron-ticket",  # the page's own credentials: a share link, or a member's session (test_jumbotron.py)
+    "jumbotron-sign-in",
     "report-json-schema",
     "report-share",
     "stripe-webhook",
