@@ -122,10 +122,11 @@ def test_refresh_rotates_and_a_replayed_old_token_revokes_the_whole_sign_in(api_
     assert replay.json()["error"]["code"] == "token_not_valid"
     # The replay means a copy of the token is loose: the rotated token of the same sign-in dies with it.
     assert again.status_code == 401
-    reasons = list(
-        AuditEntry.objects.filter(action="auth.refresh_failed").order_by("id").values_list("details", flat=True)
-    )
-    assert [r["reason"] for r in reasons] == ["reused", "reused"]
+    failures = AuditEntry.objects.filter(action="auth.refresh_failed").order_by("id")
+    assert [details["reason"] for details in failures.values_list("details", flat=True)] == [
+        "reused",
+        "reused",
+    ]
 
 
 def test_a_replay_revokes_only_its_own_sign_in(api_client):

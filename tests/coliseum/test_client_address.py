@@ -33,7 +33,9 @@ def test_rotating_x_forwarded_for_does_not_reset_the_sign_in_throttle(api_client
 
 
 @pytest.mark.django_db
-def test_behind_a_named_proxy_each_forwarded_client_has_its_own_budget(api_client: Any, settings: Any) -> None:
+def test_behind_a_named_proxy_each_forwarded_client_has_its_own_budget(
+    api_client: Any, settings: Any
+) -> None:
     settings.TRUSTED_PROXIES = ["127.0.0.1/32"]  # the test client's REMOTE_ADDR plays the proxy
     UserFactory.create(username="ana")
 
