@@ -129,6 +129,15 @@ class BoardFamily:
         base = f"{self.tag}:s:{window}:{_digest(genre) if genre else '-'}"
         return f"{base}:prev", f"{base}:cur", f"{base}:rot"
 
+    def describe(self) -> dict[str, object]:
+        """What the family counts, in the API's words (the audit log shows this)."""
+        return {
+            "metric": self.metric,
+            "currency": self.currency or None,
+            "city": self.city or None,
+            "show_id": self.show_id,
+        }
+
     def as_token(self) -> str:
         """A compact id for the dirty set and the families registry: a JSON array, so that no value (a city
         is free text) can change the token's structure."""

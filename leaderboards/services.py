@@ -301,7 +301,7 @@ def boards_rebuild_tenant(*, tenant: Tenant, actor: Actor) -> int:
             actor=actor,
             tenant=tenant,
             target=tenant,
-            details={"families": sorted(families), "count": len(families)},
+            details={"families": [families[t].describe() for t in sorted(families)], "count": len(families)},
         )
     return len(families)
 

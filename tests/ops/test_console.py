@@ -198,7 +198,8 @@ def test_rebuild_action_repairs_a_corrupted_board_and_is_audited(settings: Any) 
     assert _scores(api, "all") == {"Ana": 3}
     entry = AuditEntry.objects.get(action="leaderboard.rebuilt")
     assert entry.tenant_id == ours.pk and entry.actor_type == "user"
-    assert "|".join((str(ours.pk), "plays", "", "", "")) in entry.details["families"]
+    plays = {"metric": "plays", "currency": None, "city": None, "show_id": None}
+    assert plays in entry.details["families"]
     assert not AuditEntry.objects.filter(action="leaderboard.rebuilt", tenant_id=theirs.pk).exists()
 
 
