@@ -185,7 +185,8 @@ class ApiErrorEnvelopeMiddleware:
         for header in _KEPT_HEADERS:
             if header in response:
                 envelope[header] = response[header]
-        response.close()
+        # Not response.close(): it sends request_finished, which closes the database connection and resets
+        # state in the middle of this request. Error answers hold no file or stream that needs closing.
         return envelope
 
 
