@@ -37,9 +37,34 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 
-# Where the stack keeps its data; overridable, so that two runs of the suite on one machine do not share.
-DATABASE_URL = os.environ.get("ACCEPTANCE_DATABASE_URL", "postgres:///coliseum_acceptance")
-REDIS_URL = os.environ.get("ACCEPTANCE_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+def _beside(url: str, path: str) -> str:
+    """`url` with another path (urlunsplit would drop the empty host of `postgres:///name`)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/{path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def _acceptance_database_url() -> str:
+    """ACCEPTANCE_DATABASE_URL; else beside the test run's database (`<name>_acceptance` on the same server,
+    embedded or not); else `coliseum_acceptance` on the local socket."""
+    if os.environ.get("ACCEPTANCE_DATABASE_URL"):
+        return os.environ["ACCEPTANCE_DATABASE_URL"]
+    test_url = os.environ.get("DATABASE_URL", "")
+    if not test_url:
+        return "postgres:///coliseum_acceptance"
+    return _beside(test_url, f"{urlsplit(test_url).path.lstrip('/') or 'coliseum'}_acceptance")
+
+
+def _acceptance_redis_url() -> str:
+    """ACCEPTANCE_REDIS_URL; else database 14 of the run's Redis (REDIS_URL's server, or 127.0.0.1:6379)."""
+    if os.environ.get("ACCEPTANCE_REDIS_URL"):
+        return os.environ["ACCEPTANCE_REDIS_URL"]
+    return _beside(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", "14")
+
+
+# Where the stack keeps its data, apart from the test database and the test Redis database.
+DATABASE_URL = _acceptance_database_url()
+REDIS_URL = _acceptance_redis_url()
 
 # Variables of the calling shell that any program needs. Everything else a test run sets (settings.test,
 # TEST_*, the test database's DATABASE_URL) stays out of the stack's environment.
@@ -102,9 +127,6 @@ def stack_env(*, port: int, private_root: Path) -> dict[str, str]:
         {
             # the Makefile's exports and _run's line
             "DJANGO_SETTINGS_MODULE": "coliseum.settings.local",
-            "PUBLIC_BASE_URL": f"http://localhost:{port}",
-            "WEBSOCKET_BASE_URL": f"ws://localhost:{port + 100}",
-            "PYTHONUNBUFFERED": "1",
             # what a user puts in .env to use their own PostgreSQL and Redis
             "COLISEUM_SERVICES": "external",
             "DATABASE_URL": DATABASE_URL,
@@ -147,9 +169,7 @@ def _schema_key() -> str:
 
 def _maintenance() -> Any:
     """A connection to the server's maintenance database `postgres`, as ensure_database makes one."""
-    parts = urlsplit(DATABASE_URL)
-    query = f"?{parts.query}" if parts.query else ""
-    return psycopg.connect(f"postgresql://{parts.netloc}/postgres{query}", autocommit=True)
+    return psycopg.connect(_beside(DATABASE_URL, "postgres"), autocommit=True)
 
 
 def database_prepare(stack: Stack) -> None:
@@ -198,7 +218,13 @@ def stack_start(workdir: Path) -> Stack:
         stack.honcho = subprocess.Popen(
             [str(VENV_BIN / "honcho"), "start", "-f", "Procfile", "-p", str(port)],
             cwd=ROOT,
-            env=stack.env,
+            # _run's line sets these for honcho only
+            env={
+                **stack.env,
+                "WEBSOCKET_BASE_URL": stack.ws_base_url,
+                "PUBLIC_BASE_URL": stack.base_url,
+                "PYTHONUNBUFFERED": "1",
+            },
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -25,7 +25,7 @@ def test_an_idle_websocket_receives_the_update_after_a_minute(
         f"the server closed the idle connection after {idle_feed.closed[0]:.1f} s "
         f"with code {idle_feed.closed[1]} {idle_feed.closed[2]!r}"
     )
-    assert idle_feed.received == []
+    assert [m for _, m in idle_feed.received if m.get("type") in ("update", "error")] == []
 
     # when a fan plays a track in the board's city
     sent_at = time.monotonic()
