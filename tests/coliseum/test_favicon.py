@@ -26,7 +26,16 @@ def test_favicon_ico_is_an_image_browsers_may_cache() -> None:
     assert "max-age=86400" in response["Cache-Control"]
 
 
-@pytest.mark.parametrize(("path", "signed_in"), [("/", False), ("/admin/login/", False), ("/admin/", True)])
+@pytest.mark.parametrize(
+    ("path", "signed_in"),
+    [
+        ("/", False),
+        ("/admin/login/", False),
+        ("/admin/", True),
+        ("/api/docs/", False),
+        ("/api/redoc/", False),
+    ],
+)
 def test_pages_link_the_icon_and_the_link_resolves(path: str, signed_in: bool) -> None:
     client = Client()
     if signed_in:
