@@ -216,3 +216,5 @@ async def test_a_share_link_ticket_is_closed_with_4410_when_its_link_expires() -
     assert await open_until_expiry.receive_output(timeout=5) == {"type": "websocket.close", "code": 4410}
     assert (await expired_at_connect.receive_json_from(timeout=5))["code"] == "share_expired"
     assert await expired_at_connect.receive_output(timeout=5) == {"type": "websocket.close", "code": 4410}
+    for ws in (open_until_expiry, expired_at_connect):
+        await ws.disconnect()  # as Daphne does once the client answers the close: the consumer cleans up
