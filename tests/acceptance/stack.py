@@ -157,9 +157,8 @@ def _manage(stack: Stack, *args: str, timeout: float = 300) -> None:
 def _schema_key() -> str:
     """What decides the migrated schema: our migration files, the installed packages (theirs), the month."""
     digest = hashlib.sha256(datetime.now(UTC).strftime("%Y-%m").encode())
-    for path in sorted(ROOT.glob("**/migrations/*.py")):
-        if ".venv" in path.parts or ".data" in path.parts:
-            continue
+    # the apps sit one or two levels down (coliseum/, coliseum/privacy/); .venv is left out
+    for path in sorted([*ROOT.glob("[!.]*/migrations/*.py"), *ROOT.glob("[!.]*/*/migrations/*.py")]):
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     versions = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
