@@ -52,6 +52,7 @@ PUBLIC = {
     "api-docs",
     "api-redoc",
     "landing",
+    "favicon",
     "healthz",
     "readyz",
     "auth-signup",
