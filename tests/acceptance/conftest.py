@@ -1,5 +1,6 @@
-"""The acceptance suite's fixtures: the stack started once per session as `make run` starts it (stack.py), and
-the demo tenant's owner signed in through the API. Nothing here touches the test database or settings.test:
+"""The acceptance suite's fixtures: the stack started as `make run` starts it (stack.py), once for the whole
+package and stopped after its last test (before the rest of `make test`), and the demo tenant's owner signed
+in through the API. Nothing here touches the test database or settings.test:
 the tests reach the stack only through HTTP, the Segment SDK, a WebSocket client and Chromium."""
 
 from __future__ import annotations
