@@ -9,6 +9,7 @@ hop nearest to us) and trusted hops are skipped; the first address no trusted pr
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -36,11 +37,29 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
 
 def client_address(request: Any) -> str:
     """`request` is a Django HttpRequest or a DRF Request (anything with `.META`)."""
-    remote = str(request.META.get("REMOTE_ADDR") or "")
+    return address_from(
+        str(request.META.get("REMOTE_ADDR") or ""), str(request.META.get("HTTP_X_FORWARDED_FOR") or "")
+    )
+
+
+def scope_client_address(scope: Mapping[str, Any]) -> str:
+    """The same for an ASGI scope (a WebSocket): its `client` is REMOTE_ADDR; repeated X-Forwarded-For
+    headers read as one list, as a WSGI server joins them."""
+    client = scope.get("client") or ("", 0)
+    forwarded = [
+        value.decode("latin-1")
+        for name, value in scope.get("headers") or ()
+        if name.lower() == b"x-forwarded-for"
+    ]
+    return address_from(str(client[0] or ""), ",".join(forwarded))
+
+
+def address_from(remote: str, forwarded_for: str) -> str:
+    """The client behind `remote` (the peer) and its X-Forwarded-For header value."""
     networks = trusted_proxies()
     if not networks or not _trusted(remote, networks):
         return remote
-    forwarded = [hop.strip() for hop in str(request.META.get("HTTP_X_FORWARDED_FOR") or "").split(",")]
+    forwarded = [hop.strip() for hop in forwarded_for.split(",")]
     for hop in reversed([hop for hop in forwarded if hop]):
         if not _trusted(hop, networks):
             try:
