@@ -7,8 +7,15 @@ database_sync_to_async.
 
 Close codes (README, WebSocket protocol): 4401 bad or expired credentials (a jumbotron gets a new ticket and
 reconnects), 4403 the tenant's plan has no live feed, 4410 the share link behind the ticket expired (closed
-when it expires, even mid-connection). A ticket is checked when the connection opens; an open connection
-lives on (Daphne ends any WebSocket after 24 h with 1000, its --websocket_timeout).
+when it expires, even mid-connection), 4429 too many connections (see Connection limits). A ticket is
+checked when the connection opens; an open connection lives on (Daphne ends any WebSocket after 24 h with
+1000, its --websocket_timeout).
+
+Connection limits: each live connection holds a slot per user (a JWT's or a member's ticket), per share link
+(a share ticket) and per client address (coliseum.clientaddr), counted in Redis sorted sets shared by every
+Daphne process (member: the channel name, score: when the slot lapses unless refreshed), and one in this
+process's count, which the channel layer's Redis pool is sized for (settings, leaderboards). A connection
+over a limit is refused before it reaches the channel layer.
 
 Client messages: {"action": "subscribe", "board": {...}, "top": N}, {"action": "unsubscribe", "board": {...}},
 {"action": "ping"}. A bad message gets {"type": "error", "code", "message"} and the connection stays open."""
@@ -16,17 +23,22 @@ Client messages: {"action": "subscribe", "board": {...}, "top": N}, {"action": "
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core import signing
+from redis.commands.core import Script
 
+from coliseum.clientaddr import scope_client_address
 from coliseum.errors import ApplicationError
 from coliseum.models import Membership, Show, Tenant
 from coliseum.rls import in_system, in_tenant
@@ -35,12 +47,16 @@ from .boards import METRICS, WINDOW_NAMES, Board
 from .gates import board_access_check, live_feed_allowed
 from .publisher import MAX_TOP, board_version, publisher
 from .selectors import board_for, board_ranking
+from .services import redis
 
 TICKET_SALT = "leaderboards.ws-ticket"
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_PLAN_REQUIRED = 4403
 CLOSE_SHARE_EXPIRED = 4410
+CLOSE_TOO_MANY_CONNECTIONS = 4429
 PROTOCOL_MARKERS = ("bearer", "access_token", "jwt")
+
+logger = logging.getLogger(__name__)
 
 
 def ticket_issue(
@@ -65,7 +81,8 @@ class Subscription:
     last_sent: list[tuple[int, int, int]] = field(default_factory=list)
 
 
-def _tenant_for_token(raw: str, slug: str | None) -> Tenant | None:
+def _tenant_for_token(raw: str, slug: str | None) -> tuple[Tenant, int] | None:
+    """The token's tenant and its user's id."""
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.settings import api_settings
     from rest_framework_simplejwt.tokens import AccessToken
@@ -81,7 +98,7 @@ def _tenant_for_token(raw: str, slug: str | None) -> Tenant | None:
     found = list(memberships[:2])
     if len(found) != 1:
         return None
-    return found[0].tenant
+    return found[0].tenant, found[0].user_id
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,7 @@ class Ticket:
     tenant: Tenant
     only_board: str | None  # the only board token it may use (share links)
     share_expires_at: int | None  # when its share link expires (share links)
+    user_id: int | None = None  # the member it was issued to (None: a share link)
 
 
 def ticket_read(raw: str) -> Ticket | None:
@@ -109,7 +127,100 @@ def ticket_read(raw: str) -> Ticket | None:
         tenant,
         board if isinstance(board, str) and shared else None,
         expires if isinstance(expires, int) and shared else None,
+        data["u"] if isinstance(data.get("u"), int) else None,
     )
+
+
+# --- connection limits -------------------------------------------------------------------------------------
+SLOT_SECONDS = 60  # a slot lapses this long after its last refresh (a crashed Daphne's slots age out)
+SLOT_REFRESH_SECONDS = 20
+SLOT_PREFIX = "{lb:ws}"  # one hash tag: the claim script touches a connection's keys together (Redis Cluster)
+
+# KEYS: the connection's slot sets; ARGV: member, lease seconds, then each key's limit (0: none). Drops lapsed
+# slots, refuses with the 1-based index of the first full key, else takes a slot in every key. Redis's clock,
+# so Daphne hosts need not agree on the time.
+_CLAIM = Script(
+    None,  # type: ignore[arg-type]
+    b"""
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local limit = tonumber(ARGV[2 + i])
+  if limit > 0 and not redis.call('ZSCORE', key, ARGV[1]) and redis.call('ZCARD', key) >= limit then
+    return i
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('EXPIRE', key, ARGV[2])
+end
+return 0
+""",
+)
+# The same keys and member: push the lapse time on (a slot that lapsed is taken again: the connection lives).
+_REFRESH = Script(
+    None,  # type: ignore[arg-type]
+    b"""
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('EXPIRE', key, ARGV[2])
+end
+return 0
+""",
+)
+
+_process_connections = 0  # this process's accepted connections (one event loop per Daphne process)
+
+
+@dataclass(frozen=True)
+class Slot:
+    key: str
+    limit: int
+    what: str  # for the error message
+
+
+def connection_slots(*, user_id: int | None, ticket: Ticket | None, address: str) -> list[Slot]:
+    """The limits one connection counts against."""
+    slots = []
+    if user_id is not None:
+        slots.append(Slot(f"{SLOT_PREFIX}:user:{user_id}", settings.LEADERBOARD_WS_MAX_PER_USER, "user"))
+    elif ticket is not None and ticket.only_board is not None:
+        # A share link is its tenant, board and expiry (what it signs): its tickets, renewed or not, count
+        # together.
+        link = hashlib.sha256(
+            f"{ticket.tenant.pk}|{ticket.only_board}|{ticket.share_expires_at}".encode()
+        ).hexdigest()[:32]
+        slots.append(
+            Slot(f"{SLOT_PREFIX}:share:{link}", settings.LEADERBOARD_WS_MAX_PER_SHARE_LINK, "share link")
+        )
+    if address:
+        slots.append(Slot(f"{SLOT_PREFIX}:ip:{address}", settings.LEADERBOARD_WS_MAX_PER_IP, "address"))
+    return slots
+
+
+def slots_claim(slots: list[Slot], member: str) -> Slot | None:
+    """Take a slot in each set; the first full one if any (then nothing is taken)."""
+    if not slots:
+        return None
+    args: list[str | int] = [member, SLOT_SECONDS, *(slot.limit for slot in slots)]
+    full = int(_CLAIM(keys=[slot.key for slot in slots], args=args, client=redis()))
+    return slots[full - 1] if full else None
+
+
+def slots_refresh(slots: list[Slot], member: str) -> None:
+    if slots:
+        _REFRESH(keys=[slot.key for slot in slots], args=[member, SLOT_SECONDS], client=redis())
+
+
+def slots_release(slots: list[Slot], member: str) -> None:
+    if slots:
+        pipe = redis().pipeline(transaction=False)
+        for slot in slots:
+            pipe.zrem(slot.key, member)
+        pipe.execute()
 
 
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
@@ -118,6 +229,9 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     share_expires_at: int | None = None
     expiry: asyncio.TimerHandle | None = None
     expiry_task: asyncio.Task[None] | None = None
+    slots: list[Slot] = []  # replaced per connection, never mutated
+    counted = False  # holds one of this process's connections
+    slot_refresher: asyncio.Task[None] | None = None
 
     def _credentials(self) -> tuple[str | None, str | None, str | None, str | None]:
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
@@ -137,15 +251,20 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions: dict[str, Subscription] = {}
         token, ticket, slug, protocol = self._credentials()
         tenant: Tenant | None = None
+        user_id: int | None = None
+        found: Ticket | None = None
         if token:
-            tenant = await database_sync_to_async(in_system)(
+            member = await database_sync_to_async(in_system)(
                 "membership resolution", _tenant_for_token, token, slug
             )
+            if member is not None:
+                tenant, user_id = member
         elif ticket:
             found = await database_sync_to_async(ticket_read)(ticket)
             if found is not None:
                 tenant, self.only_board = found.tenant, found.only_board
                 self.share_expires_at = found.share_expires_at
+                user_id = found.user_id
         # Accept first: a close code can only be delivered on an open connection.
         await self.accept(subprotocol=protocol)
         if tenant is None:
@@ -164,27 +283,76 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             )
             await self.close(code=CLOSE_PLAN_REQUIRED)
             return
+        if self.share_expires_at is not None and self.share_expires_at <= time.time():
+            await self._share_expired()
+            return
+        address = scope_client_address(self.scope)
+        if not await self._slots_claim(connection_slots(user_id=user_id, ticket=found, address=address)):
+            return
         if self.share_expires_at is not None:
-            left = self.share_expires_at - time.time()
-            if left <= 0:
-                await self._share_expired()
-                return
             loop = asyncio.get_running_loop()
 
             def expire() -> None:
                 self.expiry_task = loop.create_task(self._share_expired())
 
-            self.expiry = loop.call_later(left, expire)
+            self.expiry = loop.call_later(self.share_expires_at - time.time(), expire)
         self.tenant = tenant
         publisher.attach()
+
+    async def _slots_claim(self, slots: list[Slot]) -> bool:
+        """Count this connection against its limits; over one, say which and close 4429 (the client waits a
+        minute before it tries again). Nothing here touches the channel layer."""
+        global _process_connections
+        limit = int(settings.LEADERBOARD_WS_MAX_CONNECTIONS)
+        full: str | None = None
+        if _process_connections >= limit:
+            full = "server"
+        else:
+            _process_connections += 1  # no await since the check: one event loop, so no race
+            self.counted = True
+            refused = await sync_to_async(slots_claim, thread_sensitive=False)(slots, self.channel_name)
+            if refused is None:
+                self.slots = slots
+                self.slot_refresher = asyncio.get_running_loop().create_task(self._slots_refresh())
+                return True
+            full = refused.what
+            _process_connections -= 1
+            self.counted = False
+        await self.send_json(
+            {
+                "type": "error",
+                "code": "too_many_connections",
+                "message": f"Too many live connections for this {full}. Try again later.",
+                "limit": full,
+            }
+        )
+        await self.close(code=CLOSE_TOO_MANY_CONNECTIONS)
+        return False
+
+    async def _slots_refresh(self) -> None:
+        while True:
+            await asyncio.sleep(SLOT_REFRESH_SECONDS)
+            try:
+                await sync_to_async(slots_refresh, thread_sensitive=False)(self.slots, self.channel_name)
+            except Exception:  # Redis away for a moment: the next refresh tries again
+                logger.warning("WebSocket slot refresh failed", exc_info=True)
 
     async def _share_expired(self) -> None:
         await self.send_json({"type": "error", "code": "share_expired", "message": "The share link expired."})
         await self.close(code=CLOSE_SHARE_EXPIRED)
 
     async def disconnect(self, code: int) -> None:
+        global _process_connections
         if self.expiry is not None:
             self.expiry.cancel()
+        if self.slot_refresher is not None:
+            self.slot_refresher.cancel()
+        if self.counted:
+            self.counted = False
+            _process_connections -= 1
+        if self.slots:
+            slots, self.slots = self.slots, []
+            await sync_to_async(slots_release, thread_sensitive=False)(slots, self.channel_name)
         if self.tenant is None:
             return
         for key in list(self.subscriptions):

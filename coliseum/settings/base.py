@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from coliseum.embedded import settings_database_url, settings_redis_url
 
@@ -193,10 +194,11 @@ CACHES = {
     }
 }
 
-# The channel layer's Redis connection options. channels_redis's core layer waits for a consumer's next message
-# with BZPOPMIN and a 5 s server-side timeout, over and over, for as long as the WebSocket lives; redis-py 8
-# made socket_timeout default to 5 s, which fired first and closed every idle WebSocket with 1011 after ~5 s
-# (channels_redis#422). The read timeout must outlast that wait; 15 s still ends a read on a dead link.
+# The channel layer's Redis connection options. channels_redis's core layer waits for a consumer's next
+# message with BZPOPMIN and a 5 s server-side timeout, over and over, for as long as the WebSocket lives;
+# redis-py 8 made socket_timeout default to 5 s, which fired first and closed every idle WebSocket with 1011
+# after ~5 s (channels_redis#422). The read timeout must outlast that wait; 15 s still ends reads on a dead
+# link.
 CHANNEL_LAYER_REDIS_OPTIONS = {"socket_timeout": 15, "socket_connect_timeout": 5, "socket_keepalive": True}
 CHANNEL_LAYERS = {
     "default": {
@@ -440,6 +442,21 @@ LEADERBOARD_RECONCILE_MAX_FAMILIES = env.int("LEADERBOARD_RECONCILE_MAX_FAMILIES
 CHANNEL_LAYERS["default"]["BACKEND"] = env.str(
     "CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer"
 )
+# Live feed connection limits (README, leaderboards: "Connection limits"); 0 = no limit. Over one: close 4429.
+LEADERBOARD_WS_MAX_PER_USER = env.int("LEADERBOARD_WS_MAX_PER_USER", default=10)  # a member's JWT or tickets
+LEADERBOARD_WS_MAX_PER_SHARE_LINK = env.int("LEADERBOARD_WS_MAX_PER_SHARE_LINK", default=5)
+LEADERBOARD_WS_MAX_PER_IP = env.int("LEADERBOARD_WS_MAX_PER_IP", default=50)  # client address
+LEADERBOARD_WS_MAX_CONNECTIONS = env.int("LEADERBOARD_WS_MAX_CONNECTIONS", default=500)  # per Daphne process
+if LEADERBOARD_WS_MAX_CONNECTIONS < 1:
+    raise ImproperlyConfigured(
+        "LEADERBOARD_WS_MAX_CONNECTIONS must be at least 1: the Redis pool is sized for it."
+    )
+# The channel layer's Redis pool (redis-py raises MaxConnectionsError past it; default 100) holds at most one
+# command per connection in flight (a consumer handles one message at a time), plus the process's one shared
+# BZPOPMIN, its backup-queue cleaner and the publisher's group_send: sized for the process's maximum.
+LEADERBOARD_WS_POOL_SPARE = 20
+for _host in CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]:  # type: ignore[index]
+    _host["max_connections"] = LEADERBOARD_WS_MAX_CONNECTIONS + LEADERBOARD_WS_POOL_SPARE
 
 # --- privacy ---
 INSTALLED_APPS += ["coliseum.privacy"]
