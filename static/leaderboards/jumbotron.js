@@ -22,6 +22,8 @@
   var CLOSE_UNAUTHENTICATED = 4401;
   var CLOSE_PLAN_REQUIRED = 4403;
   var CLOSE_SHARE_EXPIRED = 4410;
+  var CLOSE_TOO_MANY_CONNECTIONS = 4429;
+  var BUSY_RETRY = 60000; // over a connection limit: wait a minute (jittered), not the usual backoff
 
   var ticket = config.ticket;
   var ticketAt = Date.now();
@@ -224,6 +226,18 @@
     reconnectTimer = window.setTimeout(function () { renewThenConnect(); }, PLAN_RETRY);
   }
 
+  // Over a connection limit (too many screens on this link, account or address): the slots free up only when
+  // other screens close, so knocking sooner would only add load. Try again in about a minute, quietly.
+  function waitForSlot() {
+    setState("down", "too many connections");
+    say("Too many screens are showing this feed right now. Trying again in a minute.");
+    window.clearTimeout(reconnectTimer);
+    reconnectTimer = window.setTimeout(function () {
+      var stale = Date.now() - ticketAt > Math.max(0, config.ticket_seconds - 60) * 1000;
+      if (stale) renewThenConnect(); else connect();
+    }, BUSY_RETRY * (0.75 + Math.random() * 0.5));
+  }
+
   function scheduleReconnect(renew) {
     if (stopped) return;
     retries += 1;
@@ -278,6 +292,7 @@
       if (event.code === CLOSE_SHARE_EXPIRED) { stop("This share link has expired: ask for a new one."); return; }
       setState("down", "reconnecting");
       if (event.code === CLOSE_PLAN_REQUIRED) { waitForPlan(); return; }
+      if (event.code === CLOSE_TOO_MANY_CONNECTIONS) { waitForSlot(); return; }
       // 4401: the ticket expired or the member lost access: renew (the answer says which), then reconnect.
       // Anything else (1000 after Daphne's 24 h, 1006 network, 1011/1012 server restart): reconnect.
       scheduleReconnect(event.code === CLOSE_UNAUTHENTICATED);
