@@ -9,9 +9,10 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from channels.db import database_sync_to_async
@@ -28,6 +29,8 @@ from coliseum.rls import system_scope
 from leaderboards.consumers import SLOT_PREFIX, ticket_issue
 from leaderboards.routing import websocket_urlpatterns
 from leaderboards.selectors import board_for
+from leaderboards.views import share_link_sign
+from tests.browser import chromium_launch
 from tests.factories import ArtistFactory, MembershipFactory, TenantFactory
 
 from .conftest import daphne, event, ingest
@@ -305,3 +308,62 @@ def test_a_daphne_at_its_documented_maximum_serves_every_connection_it_accepts()
                 await ws.close()
 
         asyncio.run(scenario())
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls here are plain sync code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        chromium = chromium_launch(p)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.timeout(180)
+def test_a_jumbotron_over_the_share_link_limit_says_so_and_waits_a_minute(
+    live_server: Any, settings: Any, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    # given a share link that may be on one screen at a time, already live on one
+    with system_scope("test setup"):  # Playwright's greenlet has its own database connection
+        tenant = TenantFactory.create(plan="enterprise")
+        ArtistFactory.create(tenant=tenant, external_id="ana", name="Ana Moura")
+    share = quote(share_link_sign(tenant=tenant, board=BOARD, expires_at=int(time.time()) + 3600))
+    url = f"{live_server.url}/jumbotron/?share={share}"
+    with daphne(None, LEADERBOARD_WS_MAX_PER_SHARE_LINK="1") as ws_base:
+        settings.WEBSOCKET_BASE_URL = ws_base
+        first = browser.new_page()
+        first.goto(url)
+        expect(first.locator("#jt-status")).to_have_attribute("data-state", "live", timeout=30_000)
+
+        # when a second screen opens the same link
+        second = browser.new_page()
+        second.clock.install()
+        attempts: list[str] = []
+        second.on("websocket", lambda ws: attempts.append(ws.url))
+        second.goto(url)
+
+        # then it says so, and does not knock again before about a minute has passed
+        expect(second.locator("#jt-notice")).to_have_text(
+            "Too many screens are showing this feed right now. Trying again in a minute.", timeout=30_000
+        )
+        expect(second.locator("#jt-status")).to_have_attribute("data-state", "down")
+        second.clock.fast_forward(40_000)
+        second.wait_for_timeout(2000)
+        assert len(attempts) == 1
+
+        # and once the first screen is closed, it gets the slot at its next try
+        first.close()
+        second.clock.fast_forward(40_000)
+        expect(second.locator("#jt-status")).to_have_attribute("data-state", "live", timeout=30_000)
+        assert len(attempts) == 2
+        expect(second.locator("#jt-notice")).to_have_text("")
+        second.close()
