@@ -43,5 +43,7 @@ RUN SECRET_KEY=build-only-not-a-secret ALLOWED_HOSTS=localhost \
 USER coliseum
 EXPOSE 8000 8100
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "docker/healthcheck.py"]
-# Web (HTTP API, admin, pages): granian WSGI. The ws, worker and beat services override this command.
-CMD ["sh", "-c", "exec granian --interface wsgi --host 0.0.0.0 --port ${PORT} --workers ${WEB_WORKERS:-2} --blocking-threads ${WEB_BLOCKING_THREADS:-4} --no-ws coliseum.wsgi:application"]
+# Web (HTTP API, admin, pages): granian, RSGI, on the front that reads each request whole, with deadlines,
+# before a thread runs Django (coliseum/front.py; README, "Processes"). The ws, worker and beat services
+# override this command.
+CMD ["sh", "-c", "exec granian --interface rsgi --host 0.0.0.0 --port ${PORT} --workers ${WEB_WORKERS:-2} --http1-header-read-timeout $((${WEB_HEADER_TIMEOUT_SECONDS:-10} * 1000)) --no-ws coliseum.front:app"]

@@ -1,5 +1,5 @@
-"""The tracking API as real clients use it (issue 15, items 4-6): the WSGI server the Procfile starts
-(granian, coliseum.wsgi), RudderStack's and Segment's Node SDKs (tests/clients, `npm ci` there), Segment's
+"""The tracking API as real clients use it (issue 15, items 4-6): the server the Procfile starts
+(granian, coliseum.front), RudderStack's and Segment's Node SDKs (tests/clients, `npm ci` there), Segment's
 Python SDK, and a browser page on another origin. Every event is stored exactly once, also when the first
 answer is lost and the SDK sends the batch again."""
 
@@ -53,15 +53,15 @@ def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path) 
 
 @pytest.fixture
 def web_server(write_key: ApiKey, tmp_path: Path) -> Iterator[str]:
-    """The Procfile's `web` line (granian, WSGI, coliseum.wsgi:application) on a free port, this test's
+    """The Procfile's `web` line (granian, RSGI, coliseum.front:app) on a free port, this test's
     database and Redis. Yields its base URL."""
     port = free_port()
     log = tmp_path / "granian.log"
-    command = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1", "--blocking-threads", "2", "--no-ws"]
-    command += ["coliseum.wsgi:application"]
+    command = [str(Path(sys.executable).parent / "granian"), "--interface", "rsgi", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1", "--no-ws", "coliseum.front:app"]
+    env = process_env(WEB_BLOCKING_THREADS="2")
     with log.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=process_env(), stdout=sink, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
         wait_until_answering(f"http://127.0.0.1:{port}/healthz", server, log)
         yield f"http://127.0.0.1:{port}"
