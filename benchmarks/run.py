@@ -43,6 +43,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def procfile_line(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.removeprefix(f"{name}:").strip()
+    raise RuntimeError(f"the Procfile has no {name} line")
+
+
 def cpu_by_component() -> dict[int, tuple[str, float]]:
     """CPU seconds (user + system) used so far by each process on this machine, with the part of the stack it
     belongs to, read from /proc: cpu_per_item() turns two readings into where a section's CPU went."""
@@ -121,15 +128,22 @@ class Context:
         return process
 
     def web(self) -> str:
-        """granian WSGI, as in the Procfile, on a free port."""
+        """The Procfile's web line (or BENCH_WEB_LINE, to compare another), run by a shell as honcho runs it,
+        on a free port."""
         if self.web_url:
             return self.web_url
         port = free_port()
-        process = self._spawn(
-            [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(self.web_workers), "--blocking-threads", str(self.web_blocking_threads),
-             "--no-ws", "coliseum.wsgi:application"]
-        )  # fmt: skip
+        line = os.environ.get("BENCH_WEB_LINE") or procfile_line("web")
+        env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "WEB_WORKERS": str(self.web_workers),
+               "WEB_BLOCKING_THREADS": str(self.web_blocking_threads)}  # fmt: skip
+        process = subprocess.Popen(
+            ["sh", "-c", f"exec {line}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -358,8 +372,9 @@ def main(argv: list[str]) -> int:
         "sections": ctx.results,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str))
-    print("\n=== results (benchmarks/results/latest.json) ===")
+    output = Path(os.environ.get("BENCH_RESULTS_FILE") or RESULTS / "latest.json")
+    output.write_text(json.dumps(out, indent=2, default=str))
+    print(f"\n=== results ({output}) ===")
     print(table(ctx.results))
     lock.close()
     return 0
