@@ -83,6 +83,8 @@ async def app(scope: Any, proto: Any) -> None:
     except ValueError:
         _refuse(scope, proto, 400, "bad_request", "The Content-Length header is invalid.")
         return
+    except ProtocolClosed:  # the client went away before its body was complete: nobody to answer
+        return
     environ = _environ(scope, headers, body)
     loop = asyncio.get_running_loop()
     answer = await loop.run_in_executor(_pool, _call_application, environ, proto, loop)
