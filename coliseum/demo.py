@@ -335,6 +335,45 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _fan_event(
+    rng: random.Random, kind: str, artist: ArtistSpec, shows: list[ShowSpec]
+) -> tuple[str, dict[str, Any]]:
+    """The type and properties of a fan's event outside a show's night (play, spend, earn, follow, share, or
+    a session), drawing from `rng` in a fixed order so a seed always gives the same world."""
+    if kind == "play":
+        return "player.track_played", {
+            "track_id": f"{artist.external_id}-t{rng.randrange(12):02d}",
+            "artist_id": artist.external_id,
+            "duration_seconds": rng.randint(20, 420),
+            "city": rng.choice(CITIES)[0],
+        }
+    if kind == "spend":
+        show = rng.choice(shows)
+        return "treasury.money_spent", {
+            "amount_minor": rng.choice([500, 1200, 2500, 4500, 8000]),
+            "currency": rng.choice(CURRENCIES),
+            "reason": rng.choice(["ticket", "merch", "tip"]),
+            "show_id": show.external_id,
+            "artist_id": rng.choice(show.lineup),
+        }
+    if kind == "earn":
+        return "treasury.money_earned", {
+            "amount_minor": rng.choice([1000, 5000, 20000, 75000]),
+            "currency": rng.choice(CURRENCIES),
+            "reason": rng.choice(["ticket_sales", "streaming", "tips"]),
+            "artist_id": artist.external_id,
+        }
+    if kind == "follow":
+        return "social.artist_followed", {"artist_id": artist.external_id}
+    if kind == "share":
+        return "social.track_shared", {
+            "track_id": f"{artist.external_id}-t{rng.randrange(12):02d}",
+            "artist_id": artist.external_id,
+            "channel": rng.choice(["whatsapp", "instagram", "x", "tiktok"]),
+        }
+    return "session.started", {"platform": rng.choice(["ios", "android", "web"])}
+
+
 def demo_events(*, count: int, anchor: datetime) -> Iterator[dict[str, Any]]:
     """`count` Passport events over the 90 days before `anchor`. Event i always has the same id and content
     for the same anchor, so a re-run the same day is a no-op (and on a later day, still adds nothing: ids are
@@ -386,45 +425,8 @@ def demo_events(*, count: int, anchor: datetime) -> Iterator[dict[str, Any]]:
                 props = {"show_id": show.external_id, "city": show.city}
                 if rng.random() < 0.5:
                     props["artist_id"] = rng.choice(show.lineup)
-        elif kind == "play" or not past_shows:
-            event["type"] = "player.track_played"
-            props = {
-                "track_id": f"{artist.external_id}-t{rng.randrange(12):02d}",
-                "artist_id": artist.external_id,
-                "duration_seconds": rng.randint(20, 420),
-                "city": rng.choice(CITIES)[0],
-            }
-        elif kind == "spend":
-            show = rng.choice(shows)
-            event["type"] = "treasury.money_spent"
-            props = {
-                "amount_minor": rng.choice([500, 1200, 2500, 4500, 8000]),
-                "currency": rng.choice(CURRENCIES),
-                "reason": rng.choice(["ticket", "merch", "tip"]),
-                "show_id": show.external_id,
-                "artist_id": rng.choice(show.lineup),
-            }
-        elif kind == "earn":
-            event["type"] = "treasury.money_earned"
-            props = {
-                "amount_minor": rng.choice([1000, 5000, 20000, 75000]),
-                "currency": rng.choice(CURRENCIES),
-                "reason": rng.choice(["ticket_sales", "streaming", "tips"]),
-                "artist_id": artist.external_id,
-            }
-        elif kind == "follow":
-            event["type"] = "social.artist_followed"
-            props = {"artist_id": artist.external_id}
-        elif kind == "share":
-            event["type"] = "social.track_shared"
-            props = {
-                "track_id": f"{artist.external_id}-t{rng.randrange(12):02d}",
-                "artist_id": artist.external_id,
-                "channel": rng.choice(["whatsapp", "instagram", "x", "tiktok"]),
-            }
         else:
-            event["type"] = "session.started"
-            props = {"platform": rng.choice(["ios", "android", "web"])}
+            event["type"], props = _fan_event(rng, "play" if not past_shows else kind, artist, shows)
         event["occurred_at"] = _rfc3339(occurred)
         event["properties"] = props
         yield event
@@ -475,43 +477,5 @@ def recent_events(
                 "device_id": f"{fan}-d{rng.randrange(2)}",
                 "occurred_at": _rfc3339(occurred),
             }
-            if kind == "play":
-                event["type"] = "player.track_played"
-                event["properties"] = {
-                    "track_id": f"{artist.external_id}-t{rng.randrange(12):02d}",
-                    "artist_id": artist.external_id,
-                    "duration_seconds": rng.randint(20, 420),
-                    "city": rng.choice(CITIES)[0],
-                }
-            elif kind == "spend":
-                show = rng.choice(shows)
-                event["type"] = "treasury.money_spent"
-                event["properties"] = {
-                    "amount_minor": rng.choice([500, 1200, 2500, 4500, 8000]),
-                    "currency": rng.choice(CURRENCIES),
-                    "reason": rng.choice(["ticket", "merch", "tip"]),
-                    "show_id": show.external_id,
-                    "artist_id": rng.choice(show.lineup),
-                }
-            elif kind == "earn":
-                event["type"] = "treasury.money_earned"
-                event["properties"] = {
-                    "amount_minor": rng.choice([1000, 5000, 20000, 75000]),
-                    "currency": rng.choice(CURRENCIES),
-                    "reason": rng.choice(["ticket_sales", "streaming", "tips"]),
-                    "artist_id": artist.external_id,
-                }
-            elif kind == "follow":
-                event["type"] = "social.artist_followed"
-                event["properties"] = {"artist_id": artist.external_id}
-            elif kind == "share":
-                event["type"] = "social.track_shared"
-                event["properties"] = {
-                    "track_id": f"{artist.external_id}-t{rng.randrange(12):02d}",
-                    "artist_id": artist.external_id,
-                    "channel": rng.choice(["whatsapp", "instagram", "x", "tiktok"]),
-                }
-            else:
-                event["type"] = "session.started"
-                event["properties"] = {"platform": rng.choice(["ios", "android", "web"])}
+            event["type"], event["properties"] = _fan_event(rng, kind, artist, shows)
             yield event
