@@ -289,6 +289,10 @@ def section_e(ctx: Any = None) -> dict[str, Any]:
                 "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"],
                 "CHANNEL_LAYER_BACKEND": backend,
                 "PYTHONPATH": str(ROOT),
+                # 100 screens of one member at one address: the per-user and per-address limits would
+                # refuse 90 of them (README, leaderboards: "Connection limits"); the process maximum stays.
+                "LEADERBOARD_WS_MAX_PER_USER": "0",
+                "LEADERBOARD_WS_MAX_PER_IP": "0",
             }
             if getattr(settings, "REDIS_URL", None):
                 env["REDIS_URL"] = settings.REDIS_URL
