@@ -25,6 +25,18 @@ METRICS = (
     "shares",
 )
 MONEY_METRICS = ("money_spent", "money_earned")
+# Each metric in words, as people read it on a page, a screen or a report ("Plays, last 24 hours").
+METRIC_LABELS: dict[str, str] = {
+    "plays": "Plays",
+    "listen_seconds": "Listen time",
+    "unique_listeners": "Unique listeners",
+    "votes": "Votes",
+    "attendance": "Attendance",
+    "money_spent": "Money spent",
+    "money_earned": "Money earned",
+    "follows": "Follows",
+    "shares": "Shares",
+}
 
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=86_400)]

@@ -33,6 +33,7 @@ from coliseum.errors import (
 )
 from coliseum.models import Membership, Show, Tenant
 from coliseum.rls import request_tenant_set, system_scope
+from ingestion.catalog import METRIC_LABELS
 
 from .boards import METRICS, MONEY_METRICS, WINDOW_NAMES, Board
 from .consumers import ticket_issue, ticket_max_age
@@ -41,18 +42,6 @@ from .selectors import board_for, board_ranking
 
 SHARE_SALT = "leaderboards.jumbotron-share"
 SIGN_IN_URL = "/jumbotron/sign-in"
-# What a board ranks, in words (the page title says it: "Plays, last 24 hours").
-METRIC_LABELS = {
-    "plays": "Plays",
-    "listen_seconds": "Listen time",
-    "unique_listeners": "Unique listeners",
-    "votes": "Votes",
-    "attendance": "Attendance",
-    "money_spent": "Money spent",
-    "money_earned": "Money earned",
-    "follows": "Follows",
-    "shares": "Shares",
-}
 WINDOW_LABELS = {
     "1h": "last hour",
     "24h": "last 24 hours",

@@ -16,20 +16,11 @@ from typing import Any
 import segno
 from django.template.loader import render_to_string
 
+from ingestion.catalog import METRIC_LABELS as CATALOG_METRIC_LABELS
+
 from .charts import ACCENT, bar_chart, line_chart
 
-METRIC_LABELS: dict[str, str] = {
-    "plays": "Plays",
-    "listen_seconds": "Listening time",
-    "unique_listeners": "Unique listeners",
-    "votes": "Votes",
-    "attendance": "Attendance",
-    "money_spent": "Money spent",
-    "money_earned": "Money earned",
-    "follows": "Follows",
-    "shares": "Shares",
-    "events": "Activity",
-}
+METRIC_LABELS: dict[str, str] = {**CATALOG_METRIC_LABELS, "events": "Activity"}
 MONEY = ("money_spent", "money_earned")
 DASH = "\u2013"
 
