@@ -27,7 +27,7 @@ class Command(BaseCommand):
             ("OpenAPI schema", f"{base}/api/schema/"),
             ("Readiness", f"{base}/readyz"),
             ("WebSockets", f"{ws}/ws/leaderboards/"),
-            ("Jumbotron", f"{base}/jumbotron/?tenant={creds.tenant_slug}  (sign in at /admin/ first)"),
+            ("Jumbotron", f"{base}/jumbotron/?tenant={creds.tenant_slug}  (sign in: /jumbotron/sign-in)"),
         ]
         bar = "=" * 78
         out = [bar, "  Coliseum is starting (Ctrl-C stops everything)", bar]
